@@ -1,0 +1,113 @@
+"""Composition root: builds the adapters that the settings name and mounts every router."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from customhouse import __version__, ops
+from customhouse.config import Settings, get_settings
+from customhouse.db import make_engine, make_session_factory
+from customhouse.declarations import api as declarations_api
+from customhouse.declarations.selectivity import LaneSelector, RequiredDocuments
+from customhouse.declarations.service import Policy
+from customhouse.events import Dispatcher, DomainEvent
+from customhouse.observability import Metrics, RequestContext
+from customhouse.problems import MEDIA_TYPE, Problem, from_validation_errors
+
+log = logging.getLogger(__name__)
+
+SELECTORS: dict[str, type[LaneSelector]] = {"documents": RequiredDocuments}
+
+
+def selector_from(settings: Settings) -> LaneSelector:
+    try:
+        return SELECTORS[settings.selectivity]()
+    except KeyError:
+        raise ValueError(f"CUSTOMHOUSE_SELECTIVITY={settings.selectivity!r}: expected one of {sorted(SELECTORS)}") from None
+
+
+def _problem_response(request: Request, problem: Problem) -> JSONResponse:
+    if problem.status >= 500:
+        log.error("problem %s: %s", problem.slug, problem.detail)
+    return JSONResponse(problem.as_dict(instance=request.url.path), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
+
+
+async def _on_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Problem)
+    return _problem_response(request, error)
+
+
+async def _on_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = list(error.errors())
+    if any(item["type"] == "json_invalid" for item in errors):
+        detail = "; ".join(str(item.get("ctx", {}).get("error", item["msg"])) for item in errors)
+        return _problem_response(request, Problem(400, "malformed", f"the body is not valid JSON: {detail}"))
+    return _problem_response(request, from_validation_errors(errors, prefix=("body",)))
+
+
+async def _on_http(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found"}.get(error.status_code, "http-error")
+    return _problem_response(request, Problem(error.status_code, slug, str(error.detail)))
+
+
+async def _on_crash(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return _problem_response(request, Problem(500, "internal", "an internal error; quote the X-Request-ID to the operator"))
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, run_dispatcher: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    metrics = Metrics()
+    dispatcher = Dispatcher(sessions)
+
+    def count_event(_session: Session, event: DomainEvent) -> None:
+        metrics.events.labels(event.type).inc()
+
+    dispatcher.subscribe("*", count_event)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=dispatcher.run, args=(stop,), name="event-dispatcher", daemon=True)
+        if run_dispatcher:
+            thread.start()
+        yield
+        stop.set()
+        dispatcher.notify()
+        if run_dispatcher:
+            thread.join(timeout=5)
+
+    app = FastAPI(
+        title="customhouse",
+        version=__version__,
+        summary="Single window for customs declarations (WCO Data Model aligned).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.policy = Policy.from_settings(settings, selector_from(settings))
+    app.state.dispatcher = dispatcher
+    app.state.metrics = metrics
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_crash)
+    app.include_router(declarations_api.router)
+    app.include_router(ops.router)
+    app.add_middleware(RequestContext, metrics=metrics)
+    return app

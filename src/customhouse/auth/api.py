@@ -1,0 +1,33 @@
+"""The dependency every API view uses to learn who is asking."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from customhouse.auth.service import Principal, Role, authenticate
+from customhouse.problems import Problem
+
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+def current_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", headers=BEARER)
+    with request.app.state.sessions() as session:
+        principal = authenticate(session, token.strip())
+    if principal is None:
+        raise Problem(401, "unauthorized", "the token is unknown or revoked", headers=BEARER)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    if not principal.has(*roles):
+        raise Problem(403, "forbidden", f"this needs one of the roles: {', '.join(sorted(roles))}")

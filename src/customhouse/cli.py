@@ -1,0 +1,50 @@
+"""The `customhouse` command: a Typer root to which each domain adds its sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+from customhouse.auth.cli import app as users_app
+from customhouse.config import get_settings
+from customhouse.db import make_engine, upgrade
+from customhouse.declarations.cli import app as declarations_app
+from customhouse.declarations.cli import submit
+from customhouse.demo.cli import app as demo_app
+from customhouse.parties.cli import app as parties_app
+
+app = typer.Typer(help="customhouse: an open-source digital customs platform.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(parties_app, name="parties")
+app.add_typer(declarations_app, name="declarations")
+app.add_typer(demo_app, name="demo")
+app.command()(submit)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    settings = get_settings()
+    upgrade(make_engine(settings.database_url), revision)
+    typer.echo(f"database at {revision}: {settings.database_url}")
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None, reload: bool = False) -> None:
+    """Run the API server (migrations must be current: run `customhouse db upgrade`)."""
+    import uvicorn
+
+    from customhouse.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "customhouse.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,37 @@
+"""Settings: environment variables prefixed CUSTOMHOUSE_, or an optional .env file; read once."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CUSTOMHOUSE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/customhouse.db"
+    var_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The administration this instance serves: its ISO 3166 country (the MRN prefix) and currency.
+    country: str = "KR"
+    national_currency: str = "KRW"
+    # Items' prices may differ from the invoice total by this share before the declaration is refused.
+    invoice_tolerance: Decimal = Decimal("0.01")
+    # Accept a valid, non-pre-arrival declaration at lodgement (MRN and lane at once), as TFA art. 7 asks.
+    auto_accept: bool = True
+    # Release green-lane declarations at acceptance (until payment gates release).
+    auto_release_green: bool = True
+    # The lane policy behind the selectivity port: "documents" is the built-in default rule.
+    selectivity: str = "documents"
+    # Declarations committed per transaction in bulk lodgement (NDJSON).
+    bulk_batch_size: int = 500
+    log_level: str = "INFO"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

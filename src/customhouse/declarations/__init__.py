@@ -1,0 +1,1 @@
+"""The goods declaration: its document, lifecycle, store, API and CLI."""

@@ -1,0 +1,176 @@
+"""Domain events: the transactional outbox, the audit trail and the in-process dispatcher.
+
+A state change writes its event in the same transaction as the change itself, into two tables:
+`events`, append-only and kept forever (it is the audit trail: who, when, what, why), and `outbox`,
+the queue of events not yet delivered. The dispatcher hands each queued event to every subscriber
+inside one transaction that also deletes the outbox row, so a subscriber that writes to the database
+sees each event exactly once; a subscriber with outside effects sees it at least once. An event whose
+delivery fails is retried with a back-off and keeps its error for operators; others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, delete, insert, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from customhouse.db import Base, JsonDocument, UTCDateTime, utcnow, writing
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_aggregate", "aggregate_type", "aggregate_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(128))
+    actor_party: Mapped[str | None] = mapped_column(String(17))
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+
+
+class OutboxEntry(Base):
+    __tablename__ = "outbox"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.event_id"), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    actor: str
+    actor_party: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    occurred_at: datetime = field(default_factory=utcnow)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "actor_party": self.actor_party,
+            "reason": self.reason,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_row(cls, event: Event) -> DomainEvent:
+        return cls(
+            type=event.type,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            actor=event.actor,
+            actor_party=event.actor_party,
+            reason=event.reason,
+            data=event.data,
+            occurred_at=event.occurred_at,
+            event_id=event.event_id,
+        )
+
+
+def record(session: Session, events: Iterable[DomainEvent]) -> None:
+    """Write events and queue them for delivery, in the caller's transaction."""
+    rows = [event.row() for event in events]
+    if rows:
+        session.execute(insert(Event), rows)
+        session.execute(insert(OutboxEntry), [{"event_id": row["event_id"], "attempts": 0} for row in rows])
+
+
+def history(session: Session, aggregate_type: str, aggregate_id: str) -> list[DomainEvent]:
+    """Every event of one aggregate, oldest first: its audit trail."""
+    rows = session.scalars(
+        select(Event)
+        .where(Event.aggregate_type == aggregate_type, Event.aggregate_id == aggregate_id)
+        .order_by(Event.id)
+    )
+    return [DomainEvent.from_row(row) for row in rows]
+
+
+Handler = Callable[[Session, DomainEvent], None]
+
+
+class Dispatcher:
+    """Delivers queued events to in-process subscribers (by event type, or "*" for all)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._wake = threading.Event()
+
+    def subscribe(self, event_type: str, handler: Handler) -> None:
+        self._handlers[event_type].append(handler)
+
+    def notify(self) -> None:
+        """Tell a running dispatcher that new events were committed."""
+        self._wake.set()
+
+    def deliver_pending(self, limit: int = 500) -> int:
+        """Deliver up to `limit` due events, oldest first; return how many were delivered."""
+        delivered = 0
+        now = utcnow()
+        with writing(self._factory) as session:
+            due = session.execute(
+                select(Event, OutboxEntry)
+                .join(OutboxEntry, OutboxEntry.event_id == Event.event_id)
+                .where(OutboxEntry.attempts < MAX_ATTEMPTS)
+                .where((OutboxEntry.next_attempt_at.is_(None)) | (OutboxEntry.next_attempt_at <= now))
+                .order_by(Event.id)
+                .limit(limit)
+            ).all()
+            for row, entry in due:
+                event = DomainEvent.from_row(row)
+                try:
+                    with session.begin_nested():
+                        for handler in [*self._handlers.get(event.type, []), *self._handlers.get("*", [])]:
+                            handler(session, event)
+                        session.execute(delete(OutboxEntry).where(OutboxEntry.event_id == event.event_id))
+                    delivered += 1
+                except Exception as error:  # a subscriber's failure must not stop the others
+                    log.exception("delivery of %s %s failed", event.type, event.event_id)
+                    session.execute(
+                        update(OutboxEntry)
+                        .where(OutboxEntry.event_id == event.event_id)
+                        .values(
+                            attempts=entry.attempts + 1,
+                            last_error=f"{type(error).__name__}: {error}",
+                            next_attempt_at=now + timedelta(seconds=2**entry.attempts),
+                        )
+                    )
+        return delivered
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Deliver until `stop` is set; wakes early on notify()."""
+        while not stop.is_set():
+            try:
+                while self.deliver_pending():
+                    pass
+            except Exception:
+                log.exception("event dispatcher pass failed")
+            self._wake.wait(interval)
+            self._wake.clear()

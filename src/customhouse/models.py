@@ -1,0 +1,11 @@
+"""Every domain's tables, imported in one place for Alembic and for tests that create the schema."""
+
+from customhouse.auth import models as auth_models
+from customhouse.db import Base
+from customhouse.declarations import models as declaration_models
+from customhouse.events import Event, OutboxEntry
+from customhouse.parties import models as party_models
+
+metadata = Base.metadata
+
+__all__ = ["Event", "OutboxEntry", "auth_models", "declaration_models", "metadata", "party_models"]
