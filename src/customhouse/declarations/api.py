@@ -13,6 +13,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from customhouse.auth.api import CurrentPrincipal
 from customhouse.db import for_writing
@@ -103,6 +105,21 @@ def _result_line(line: int, outcome: service.Outcome) -> bytes:
     ) + b"\n"
 
 
+class ResultStream(StreamingResponse):
+    """A streaming response that reads the request body while it streams.
+
+    Starlette's StreamingResponse listens for the client's disconnect by calling receive() beside the
+    stream (for ASGI servers before spec 2.4), which would swallow the request body that the bulk
+    endpoint is still reading. Here the stream alone uses receive(); a client that goes away makes
+    the next send fail, which ends the stream."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.stream_response(send)
+        except OSError:
+            raise ClientDisconnect() from None
+
+
 async def _lines(request: Request) -> AsyncIterator[bytes]:
     buffer = b""
     async for chunk in request.stream():
@@ -164,7 +181,7 @@ async def lodge_bulk(request: Request, by: CurrentPrincipal) -> StreamingRespons
         if batch:
             yield await run_in_threadpool(process, batch)
 
-    return StreamingResponse(results(), media_type=NDJSON)
+    return ResultStream(results(), media_type=NDJSON)
 
 
 @router.get("", response_model=Page, summary="List declarations, newest first")

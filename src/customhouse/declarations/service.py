@@ -113,7 +113,7 @@ def parse(raw: Any) -> DeclarationDocument:
 
 def canonical(document: DeclarationDocument) -> tuple[dict[str, Any], str]:
     """The document as stored (JSON types) and the SHA-256 of its canonical bytes."""
-    data = document.model_dump(mode="json")
+    data = document.model_dump(mode="json", exclude_none=True)
     return data, hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
