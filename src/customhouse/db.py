@@ -111,10 +111,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def writing(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction writes, committed when the block ends without error."""
-    with factory() as session:
+    with factory.begin() as session:
         for_writing(session)
-        with session.begin():
-            yield session
+        yield session
 
 
 def _alembic_config(connection: Connection) -> Config:
