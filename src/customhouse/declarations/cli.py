@@ -86,6 +86,7 @@ def list_declarations(
     office: str | None = None,
     hs_prefix: str | None = None,
     limit: int = 20,
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line instead of a table"),
 ) -> None:
     """The newest declarations you may see."""
     params: dict[str, Any] = {key: value for key, value in {"state": state, "lane": lane, "office": office, "hs_prefix": hs_prefix, "limit": limit}.items() if value is not None}
@@ -93,8 +94,13 @@ def list_declarations(
         response = client.get("/api/v1/declarations", params=params)
     if response.status_code != 200:
         _fail(response)
+    items = response.json()["items"]
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item))
+        return
     table = Table("id", "LRN", "MRN", "kind", "state", "lane", "office", "lodged")
-    for item in response.json()["items"]:
+    for item in items:
         document = item["document"]
         table.add_row(item["id"], document["lrn"], item["mrn"] or "", document["kind"], item["state"], item["lane"] or "", document["office_of_lodgement"], (item["lodged_at"] or "")[:19])
     Console().print(table)
