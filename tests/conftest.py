@@ -25,7 +25,9 @@ from customhouse.declarations.selectivity import RequiredDocuments
 from customhouse.declarations.service import Policy
 from tests import factories
 
-POSTGRES_URL = os.environ.get("CUSTOMHOUSE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "CUSTOMHOUSE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def postgres_engine() -> Engine:
@@ -91,7 +93,9 @@ def tokens(session: Session) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(connection: Connection, sessions: sessionmaker[Session], settings: Settings) -> Iterator[TestClient]:
+def client(
+    connection: Connection, sessions: sessionmaker[Session], settings: Settings
+) -> Iterator[TestClient]:
     app = create_app(settings, engine=connection.engine, run_dispatcher=False)
     app.state.sessions = sessions
     with TestClient(app) as client:

@@ -34,7 +34,12 @@ BASE: dict[str, Any] = {
     "country_of_dispatch": "CN",
     "country_of_destination": "KR",
     "documents": [
-        {"type": "380", "reference": "INV-77", "issuer": "Shenzhen Bright Electronics", "issued_on": "2026-01-10"},
+        {
+            "type": "380",
+            "reference": "INV-77",
+            "issuer": "Shenzhen Bright Electronics",
+            "issued_on": "2026-01-10",
+        },
         {"type": "705", "reference": "BL-123", "issued_on": "2026-01-12"},
     ],
     "goods_items": [
@@ -84,7 +89,9 @@ def world(session: Session) -> dict[str, str]:
         "other_trader": create_user(session, name="other", roles=[Role.TRADER], party_id=OTHER_TRADER),
         "broker": create_user(session, name="broker", roles=[Role.BROKER], party_id=BROKER),
         "officer": create_user(session, name="officer", roles=[Role.OFFICER], offices=["KR000040"]),
-        "officer_elsewhere": create_user(session, name="officer2", roles=[Role.OFFICER], offices=["KR000010"]),
+        "officer_elsewhere": create_user(
+            session, name="officer2", roles=[Role.OFFICER], offices=["KR000010"]
+        ),
         "supervisor": create_user(session, name="supervisor", roles=[Role.SUPERVISOR]),
         "auditor": create_user(session, name="auditor", roles=[Role.AUDITOR]),
     }

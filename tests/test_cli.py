@@ -38,7 +38,10 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_administrator_sets_up_parties_and_users(database):
     assert invoke("db", "upgrade")[0] == 0
-    assert invoke("parties", "add", TRADER, "--name", "Hanbit", "--country", "KR") == (0, f"registered {TRADER}\n")
+    assert invoke("parties", "add", TRADER, "--name", "Hanbit", "--country", "KR") == (
+        0,
+        f"registered {TRADER}\n",
+    )
     code, output = invoke("parties", "add", "KR1", "--name", "Again", "--country", "XX")
     assert code == 2 and "ISO 3166" in output
     assert invoke("parties", "add", "KR9000000001", "--name", "Broker", "--country", "KR", "--broker")[0] == 0
@@ -62,7 +65,9 @@ def test_trader_submits_files_and_reads_them_back(database, tmp_path):
     invoke("parties", "add", TRADER, "--name", "Hanbit", "--country", "KR")
     token = invoke("users", "create", "--name", "hanbit", "--role", "trader", "--party", TRADER)[1].strip()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=database)), port=port, log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Settings(database_url=database)), port=port, log_config=None)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -87,7 +92,11 @@ def test_trader_submits_files_and_reads_them_back(database, tmp_path):
         code, output = invoke("declarations", "show", mrn, "--token", token, "--url", url)
         shown = json.loads(output)
         assert shown["declaration"]["document"]["lrn"] == "N-3"
-        assert [entry["event"] for entry in shown["audit"]] == ["declaration.lodged", "declaration.accepted", "declaration.released"]
+        assert [entry["event"] for entry in shown["audit"]] == [
+            "declaration.lodged",
+            "declaration.accepted",
+            "declaration.released",
+        ]
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -1,4 +1,4 @@
-"""The outbox: events are delivered after commit, once per successful pass, retried on failure, kept forever."""
+"""The outbox: events delivered after commit, once per successful pass, retried on failure, kept forever."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from customhouse.events import Dispatcher, DomainEvent, Event, OutboxEntry, hist
 
 
 def make(aggregate: str, kind: str = "thing.happened") -> DomainEvent:
-    return DomainEvent(type=kind, aggregate_type="thing", aggregate_id=aggregate, actor="tester", data={"n": aggregate})
+    return DomainEvent(
+        type=kind, aggregate_type="thing", aggregate_id=aggregate, actor="tester", data={"n": aggregate}
+    )
 
 
 def test_events_are_delivered_in_order_and_leave_the_outbox(sessions, session):
@@ -55,7 +57,9 @@ def test_a_subscribers_writes_commit_with_the_delivery(sessions, session):
     record(session, [make("a")])
     session.commit()
     dispatcher = Dispatcher(sessions)
-    dispatcher.subscribe("thing.happened", lambda s, e: record(s, [make("derived-" + e.aggregate_id, "derived")]))
+    dispatcher.subscribe(
+        "thing.happened", lambda s, e: record(s, [make("derived-" + e.aggregate_id, "derived")])
+    )
     dispatcher.deliver_pending()
     assert [event.type for event in history(session, "thing", "derived-a")] == ["derived"]
 

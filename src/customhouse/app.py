@@ -33,13 +33,20 @@ def selector_from(settings: Settings) -> LaneSelector:
     try:
         return SELECTORS[settings.selectivity]()
     except KeyError:
-        raise ValueError(f"CUSTOMHOUSE_SELECTIVITY={settings.selectivity!r}: expected one of {sorted(SELECTORS)}") from None
+        raise ValueError(
+            f"CUSTOMHOUSE_SELECTIVITY={settings.selectivity!r}: expected one of {sorted(SELECTORS)}"
+        ) from None
 
 
 def _problem_response(request: Request, problem: Problem) -> JSONResponse:
     if problem.status >= 500:
         log.error("problem %s: %s", problem.slug, problem.detail)
-    return JSONResponse(problem.as_dict(instance=request.url.path), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers)
+    return JSONResponse(
+        problem.as_dict(instance=request.url.path),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=problem.headers,
+    )
 
 
 async def _on_problem(request: Request, error: Exception) -> JSONResponse:
@@ -64,10 +71,14 @@ async def _on_http(request: Request, error: Exception) -> JSONResponse:
 
 async def _on_crash(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error")
-    return _problem_response(request, Problem(500, "internal", "an internal error; quote the X-Request-ID to the operator"))
+    return _problem_response(
+        request, Problem(500, "internal", "an internal error; quote the X-Request-ID to the operator")
+    )
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, run_dispatcher: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, run_dispatcher: bool = True
+) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     sessions = make_session_factory(engine)

@@ -36,12 +36,16 @@ def _health(request: Request) -> dict[str, bool]:
 def healthz(request: Request) -> JSONResponse:
     checks = _health(request)
     ok = all(checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics")
 def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return PlainTextResponse(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -50,14 +54,25 @@ def landing(request: Request) -> HTMLResponse:
     counts: list[tuple[str, int]] = []
     if healthy:
         with request.app.state.sessions() as session:
-            counts = [(state, count) for state, count in session.execute(
-                select(DeclarationRecord.state, func.count()).group_by(DeclarationRecord.state).order_by(DeclarationRecord.state)
-            )]
+            counts = [
+                (state, count)
+                for state, count in session.execute(
+                    select(DeclarationRecord.state, func.count())
+                    .group_by(DeclarationRecord.state)
+                    .order_by(DeclarationRecord.state)
+                )
+            ]
     settings = request.app.state.settings
     return templates.TemplateResponse(
         request,
         "landing.html",
-        {"version": __version__, "country": settings.country, "database": request.app.state.engine.dialect.name, "healthy": healthy, "counts": counts},
+        {
+            "version": __version__,
+            "country": settings.country,
+            "database": request.app.state.engine.dialect.name,
+            "healthy": healthy,
+            "counts": counts,
+        },
     )
 
 

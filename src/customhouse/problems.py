@@ -6,7 +6,7 @@ own example, and says what would be accepted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,16 +80,16 @@ def json_pointer(location: Iterable[str | int]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         return "is not a field here; remove it"
-    return message.removeprefix("Value error, ")
+    return str(message).removeprefix("Value error, ")
 
 
-def from_validation_errors(errors: Iterable[dict[str, Any]], *, prefix: Sequence[str | int] = ()) -> Problem:
+def from_validation_errors(errors: Iterable[Mapping[str, Any]], *, prefix: Sequence[str | int] = ()) -> Problem:
     """A validation problem from pydantic's errors(), locations under `prefix` becoming pointers."""
     field_errors = []
     for error in errors:
@@ -97,5 +97,7 @@ def from_validation_errors(errors: Iterable[dict[str, Any]], *, prefix: Sequence
         if location[: len(prefix)] == tuple(prefix):
             field_errors.append(FieldError(_message(error), pointer=json_pointer(location[len(prefix) :])))
         else:
-            field_errors.append(FieldError(_message(error), parameter=str(location[-1]) if location else None))
+            field_errors.append(
+                FieldError(_message(error), parameter=str(location[-1]) if location else None)
+            )
     return Problem(422, "validation", f"{len(field_errors)} field(s) are not valid", field_errors)

@@ -19,7 +19,9 @@ def lodge(client, token, document=None, **params):
 
 
 def act(client, token, declaration_id, action, etag, body=None):
-    return client.post(f"{URL}/{declaration_id}/{action}", json=body, headers={**bearer(token), "If-Match": etag})
+    return client.post(
+        f"{URL}/{declaration_id}/{action}", json=body, headers={**bearer(token), "If-Match": etag}
+    )
 
 
 def stored(session):
@@ -38,8 +40,14 @@ def test_green_declaration_is_accepted_and_released_at_lodgement(client, tokens)
     assert len(body["mrn"]) == 18 and body["mrn"].startswith(body["accepted_at"][2:4] + "KR")
     assert response.headers["ETag"] == f'"{body["revision"]}"'
     assert response.headers["Location"] == f"{URL}/{body['id']}"
-    assert client.get(response.headers["Location"], headers=bearer(tokens["trader"])).json()["mrn"] == body["mrn"]
-    assert client.get(f"{URL}/by-mrn/{body['mrn']}", headers=bearer(tokens["officer"])).json()["id"] == body["id"]
+    assert (
+        client.get(response.headers["Location"], headers=bearer(tokens["trader"])).json()["mrn"]
+        == body["mrn"]
+    )
+    assert (
+        client.get(f"{URL}/by-mrn/{body['mrn']}", headers=bearer(tokens["officer"])).json()["id"]
+        == body["id"]
+    )
 
 
 def test_invalid_declaration_names_each_field_and_stores_nothing(client, tokens, session):
@@ -69,7 +77,11 @@ def test_cross_field_problems_are_named_by_pointer(client, tokens, session):
 
 
 def test_malformed_json_is_a_400_problem(client, tokens):
-    response = client.post(URL, content=b'{"kind": "imp', headers={**bearer(tokens["trader"]), "Content-Type": "application/json"})
+    response = client.post(
+        URL,
+        content=b'{"kind": "imp',
+        headers={**bearer(tokens["trader"]), "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["type"] == "/problems/malformed"
 
@@ -103,15 +115,30 @@ def test_missing_document_sends_to_yellow_then_amend_control_and_release(client,
     assert any("transport" in reason for reason in lodged["lane_reasons"])
     declaration_id, etag = lodged["id"], f'"{lodged["revision"]}"'
 
-    requested = act(client, tokens["officer"], declaration_id, "request-documents", etag, {"documents": ["705"], "reason": "bill of lading missing"})
+    requested = act(
+        client,
+        tokens["officer"],
+        declaration_id,
+        "request-documents",
+        etag,
+        {"documents": ["705"], "reason": "bill of lading missing"},
+    )
     assert requested.status_code == 200, requested.text
 
     amended = client.put(
-        f"{URL}/{declaration_id}", json=declaration(), headers={**bearer(tokens["trader"]), "If-Match": requested.headers["ETag"]}
+        f"{URL}/{declaration_id}",
+        json=declaration(),
+        headers={**bearer(tokens["trader"]), "If-Match": requested.headers["ETag"]},
     )
     assert amended.status_code == 200, amended.text
-    assert (amended.json()["version"], amended.json()["state"], amended.json()["lane"]) == (2, "under_control", "yellow")
-    first = client.get(f"{URL}/{declaration_id}", params={"version": 1}, headers=bearer(tokens["trader"])).json()
+    assert (amended.json()["version"], amended.json()["state"], amended.json()["lane"]) == (
+        2,
+        "under_control",
+        "yellow",
+    )
+    first = client.get(
+        f"{URL}/{declaration_id}", params={"version": 1}, headers=bearer(tokens["trader"])
+    ).json()
     assert len(first["document"]["documents"]) == 1  # the old version is kept
 
     control = {
@@ -137,9 +164,18 @@ def test_missing_document_sends_to_yellow_then_amend_control_and_release(client,
         "declaration.control_recorded",
         "declaration.released",
     ]
-    assert [entry["actor"] for entry in trail] == ["trader", "trader", "officer", "trader", "officer", "officer"]
+    assert [entry["actor"] for entry in trail] == [
+        "trader",
+        "trader",
+        "officer",
+        "trader",
+        "officer",
+        "officer",
+    ]
     assert trail[2]["reason"] == "bill of lading missing"
-    assert {"op": "add", "path": "/documents/1", "value": declaration()["documents"][1]} in trail[3]["data"]["patch"]
+    assert {"op": "add", "path": "/documents/1", "value": declaration()["documents"][1]} in trail[3]["data"][
+        "patch"
+    ]
     assert trail[4]["data"]["irregularity"] == "misclassification"
 
 
@@ -154,7 +190,9 @@ def test_two_officers_on_one_declaration_never_lose_an_update(client, tokens):
     assert second.status_code == 409
     assert second.json()["type"] == "/problems/conflict"
     assert second.json()["revision"] == first.json()["revision"]
-    assert client.get(f"{URL}/{lodged['id']}", headers=bearer(tokens["officer"])).json()["state"] == "released"
+    assert (
+        client.get(f"{URL}/{lodged['id']}", headers=bearer(tokens["officer"])).json()["state"] == "released"
+    )
 
 
 def test_actions_need_if_match_and_a_state_that_allows_them(client, tokens):
@@ -178,7 +216,11 @@ def test_draft_is_checked_in_full_when_lodged(client, tokens):
     assert draft.status_code == 201 and draft.json()["state"] == "draft"
     refused = act(client, tokens["trader"], draft.json()["id"], "lodge", draft.headers["ETag"])
     assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/invoice_total"
-    fixed = client.put(f"{URL}/{draft.json()['id']}", json=declaration(), headers={**bearer(tokens["trader"]), "If-Match": draft.headers["ETag"]})
+    fixed = client.put(
+        f"{URL}/{draft.json()['id']}",
+        json=declaration(),
+        headers={**bearer(tokens["trader"]), "If-Match": draft.headers["ETag"]},
+    )
     lodged = act(client, tokens["trader"], draft.json()["id"], "lodge", fixed.headers["ETag"])
     assert lodged.status_code == 200 and lodged.json()["state"] == "released"
 
@@ -187,10 +229,14 @@ def test_cancel_and_reject_record_their_reason(client, tokens):
     document = declaration()
     document["documents"] = []
     first = lodge(client, tokens["trader"], document).json()
-    cancelled = act(client, tokens["trader"], first["id"], "cancel", f'"{first["revision"]}"', {"reason": "shipment lost"})
+    cancelled = act(
+        client, tokens["trader"], first["id"], "cancel", f'"{first["revision"]}"', {"reason": "shipment lost"}
+    )
     assert cancelled.json()["state"] == "cancelled"
     second = lodge(client, tokens["trader"], {**document, "lrn": "LRN-0002"}).json()
-    rejected = act(client, tokens["officer"], second["id"], "reject", f'"{second["revision"]}"', {"reason": "no invoice"})
+    rejected = act(
+        client, tokens["officer"], second["id"], "reject", f'"{second["revision"]}"', {"reason": "no invoice"}
+    )
     assert rejected.json()["state"] == "rejected"
     trail = client.get(f"{URL}/{second['id']}/audit", headers=bearer(tokens["trader"])).json()
     assert trail[-1]["reason"] == "no invoice"
@@ -204,8 +250,16 @@ def test_a_trader_cannot_reach_another_traders_declaration_through_any_endpoint(
     assert client.get(f"{URL}/{declaration_id}", headers=other).status_code == 404
     assert client.get(f"{URL}/by-mrn/{lodged['mrn']}", headers=other).status_code == 404
     assert client.get(f"{URL}/{declaration_id}/audit", headers=other).status_code == 404
-    assert client.put(f"{URL}/{declaration_id}", json=declaration(), headers={**other, **etag}).status_code == 404
-    assert client.post(f"{URL}/{declaration_id}/cancel", json={"reason": "x"}, headers={**other, **etag}).status_code == 404
+    assert (
+        client.put(f"{URL}/{declaration_id}", json=declaration(), headers={**other, **etag}).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"{URL}/{declaration_id}/cancel", json={"reason": "x"}, headers={**other, **etag}
+        ).status_code
+        == 404
+    )
     assert client.get(URL, headers=other).json()["items"] == []
     assert client.get(URL, params={"party": TRADER}, headers=other).json()["items"] == []
     unknown = client.get(f"{URL}/00000000-0000-4000-8000-000000000000", headers=other)
@@ -252,7 +306,11 @@ def test_list_filters_and_cursor_pagination(client, tokens):
         ids.append(lodge(client, tokens["trader"], document).json()["id"])
     seen, cursor = [], None
     while True:
-        page = client.get(URL, params={"limit": 3, **({"cursor": cursor} if cursor else {})}, headers=bearer(tokens["trader"])).json()
+        page = client.get(
+            URL,
+            params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+            headers=bearer(tokens["trader"]),
+        ).json()
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -260,9 +318,21 @@ def test_list_filters_and_cursor_pagination(client, tokens):
     assert sorted(seen) == sorted(ids) and len(seen) == 7
     yellow = client.get(URL, params={"lane": "yellow"}, headers=bearer(tokens["officer"])).json()["items"]
     assert len(yellow) == 3 and all(item["state"] == "under_control" for item in yellow)
-    assert len(client.get(URL, params={"hs_prefix": "6109"}, headers=bearer(tokens["officer"])).json()["items"]) == 7
-    assert client.get(URL, params={"hs_prefix": "0101"}, headers=bearer(tokens["officer"])).json()["items"] == []
-    assert len(client.get(URL, params={"office": "KR000040", "state": "released"}, headers=bearer(tokens["supervisor"])).json()["items"]) == 4
+    assert (
+        len(client.get(URL, params={"hs_prefix": "6109"}, headers=bearer(tokens["officer"])).json()["items"])
+        == 7
+    )
+    assert (
+        client.get(URL, params={"hs_prefix": "0101"}, headers=bearer(tokens["officer"])).json()["items"] == []
+    )
+    assert (
+        len(
+            client.get(
+                URL, params={"office": "KR000040", "state": "released"}, headers=bearer(tokens["supervisor"])
+            ).json()["items"]
+        )
+        == 4
+    )
     bad = client.get(URL, params={"hs_prefix": "61x"}, headers=bearer(tokens["officer"]))
     assert bad.status_code == 422 and bad.json()["errors"][0]["parameter"] == "hs_prefix"
     assert client.get(URL, params={"cursor": "garbage"}, headers=bearer(tokens["officer"])).status_code == 422
@@ -277,10 +347,20 @@ def test_bulk_lodges_each_line_and_reports_each(client, tokens, session):
         json.dumps(declaration(lrn="B-1")),  # the same again: idempotent
         json.dumps(declaration(lrn="B-3")),
     ]
-    response = client.post(f"{URL}/bulk", content="\n".join(lines), headers={**bearer(tokens["trader"]), "Content-Type": "application/x-ndjson"})
+    response = client.post(
+        f"{URL}/bulk",
+        content="\n".join(lines),
+        headers={**bearer(tokens["trader"]), "Content-Type": "application/x-ndjson"},
+    )
     assert response.status_code == 200
     results = [json.loads(line) for line in response.text.splitlines()]
-    assert [(result["line"], result["status"]) for result in results] == [(1, 201), (3, 422), (4, 400), (5, 200), (6, 201)]
+    assert [(result["line"], result["status"]) for result in results] == [
+        (1, 201),
+        (3, 422),
+        (4, 400),
+        (5, 200),
+        (6, 201),
+    ]
     assert results[0]["id"] == results[3]["id"]
     assert results[1]["problem"]["errors"][0]["pointer"] == "/invoice_total"
     assert stored(session)[0] == 2
@@ -293,7 +373,10 @@ def test_operational_endpoints(client, tokens):
     landing = client.get("/")
     assert landing.status_code == 200 and "released" in landing.text and "/docs" in landing.text
     metrics = client.get("/metrics").text
-    assert 'customhouse_http_request_duration_seconds_count{method="POST",route="/api/v1/declarations",status="201"} 1.0' in metrics
+    assert (
+        "customhouse_http_request_duration_seconds_count"
+        '{method="POST",route="/api/v1/declarations",status="201"} 1.0' in metrics
+    )
     assert client.get("/problems/conflict").status_code == 200
     assert client.get("/", headers={"X-Request-ID": "abc"}).headers["X-Request-ID"] == "abc"
     assert "/api/v1/declarations/bulk" in client.get("/openapi.json").json()["paths"]

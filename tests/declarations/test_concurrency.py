@@ -47,9 +47,17 @@ def test_concurrent_officer_actions_never_lose_an_update(engine, policy):
         try:
             with writing(sessions) as session:
                 if number % 2:
-                    service.release(session, declaration_id=lodged.id, by=by, expected_revision=lodged.revision)
+                    service.release(
+                        session, declaration_id=lodged.id, by=by, expected_revision=lodged.revision
+                    )
                 else:
-                    service.reject(session, declaration_id=lodged.id, by=by, expected_revision=lodged.revision, reason="race")
+                    service.reject(
+                        session,
+                        declaration_id=lodged.id,
+                        by=by,
+                        expected_revision=lodged.revision,
+                        reason="race",
+                    )
             outcomes.append("won")
         except Problem as problem:
             outcomes.append(f"{problem.status} {problem.slug} {problem.extra.get('revision')}")
@@ -65,7 +73,9 @@ def test_concurrent_officer_actions_never_lose_an_update(engine, policy):
     with sessions() as session:
         record = session.get(DeclarationRecord, lodged.id)
         assert record is not None and record.revision == lodged.revision + 1
-        final = session.scalars(select(Event.type).where(Event.aggregate_id == str(lodged.id)).order_by(Event.id)).all()
+        final = session.scalars(
+            select(Event.type).where(Event.aggregate_id == str(lodged.id)).order_by(Event.id)
+        ).all()
     assert final[-1] in ("declaration.released", "declaration.rejected")
     assert final[-1] == f"declaration.{'released' if record.state == 'released' else 'rejected'}"
     assert len([kind for kind in final if kind in ("declaration.released", "declaration.rejected")]) == 1

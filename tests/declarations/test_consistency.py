@@ -10,7 +10,9 @@ TODAY = date(2026, 6, 1)
 
 def problems(**overrides):
     document = DeclarationDocument.model_validate(declaration(**overrides))
-    return {p.pointer: p.detail for p in check(document, country="KR", tolerance=Decimal("0.01"), today=TODAY)}
+    return {
+        p.pointer: p.detail for p in check(document, country="KR", tolerance=Decimal("0.01"), today=TODAY)
+    }
 
 
 def test_valid_declaration_has_no_problems():

@@ -13,7 +13,11 @@ def test_known_container_numbers():
     assert not is_valid_container_number("CSQU305438")  # too short
 
 
-@given(owner=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3), serial=st.integers(0, 999_999), wrong=st.integers(1, 9))
+@given(
+    owner=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3),
+    serial=st.integers(0, 999_999),
+    wrong=st.integers(1, 9),
+)
 def test_exactly_one_check_digit_fits(owner, serial, wrong):
     body = f"{owner}U{serial:06d}"
     right = check_digit(body)

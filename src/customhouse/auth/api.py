@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from customhouse.auth.service import Principal, Role, authenticate
 from customhouse.problems import Problem
 
-
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 

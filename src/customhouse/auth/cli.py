@@ -14,7 +14,9 @@ app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
 @app.command("create")
 def create(
     name: str = typer.Option(..., help="unique user name"),
-    role: list[Role] = typer.Option(..., help="trader, broker, officer, supervisor, auditor or admin; repeatable"),
+    role: list[Role] = typer.Option(
+        ..., help="trader, broker, officer, supervisor, auditor or admin; repeatable"
+    ),
     party: str | None = typer.Option(None, help="the registered party id a trader or broker acts as"),
     office: list[str] = typer.Option([], help="office code an officer works at; repeatable"),
 ) -> None:

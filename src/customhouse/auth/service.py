@@ -53,7 +53,12 @@ def _hash(token: str) -> str:
 
 
 def create_user(
-    session: Session, *, name: str, roles: list[Role], party_id: str | None = None, offices: list[str] | None = None
+    session: Session,
+    *,
+    name: str,
+    roles: list[Role],
+    party_id: str | None = None,
+    offices: list[str] | None = None,
 ) -> str:
     """Create a user and return its first token (shown once, stored only as a hash)."""
     offices = offices or []
@@ -84,9 +89,9 @@ def issue_token(session: Session, *, user: User) -> str:
 def authenticate(session: Session, token: str) -> Principal | None:
     """The principal behind a bearer token, or None if the token is unknown or revoked."""
     user = session.scalar(
-        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-            ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None)
-        )
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
     )
     if user is None:
         return None

@@ -46,10 +46,19 @@ def _etag(declaration: Declaration) -> str:
 
 def _revision(if_match: str | None) -> int:
     if if_match is None:
-        raise Problem(428, "precondition-required", 'send If-Match with the ETag of the declaration as you last read it, e.g. If-Match: "3"')
+        raise Problem(
+            428,
+            "precondition-required",
+            'send If-Match with the ETag of the declaration as you last read it, e.g. If-Match: "3"',
+        )
     match = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
     if not match:
-        raise Problem(422, "validation", "If-Match is not an ETag of this server", [FieldError('expected an ETag such as "3"', parameter="If-Match")])
+        raise Problem(
+            422,
+            "validation",
+            "If-Match is not an ETag of this server",
+            [FieldError('expected an ETag such as "3"', parameter="If-Match")],
+        )
     return int(match.group(1))
 
 
@@ -75,12 +84,18 @@ def _answer(response: Response, declaration: Declaration) -> Declaration:
 
 @router.post("", status_code=201, response_model=Declaration, summary="Lodge one declaration")
 def lodge(
-    request: Request, response: Response, document: DeclarationDocument, by: CurrentPrincipal, draft: bool = False
+    request: Request,
+    response: Response,
+    document: DeclarationDocument,
+    by: CurrentPrincipal,
+    draft: bool = False,
 ) -> Declaration:
     """Lodge a declaration (or save it as a draft). The same LRN with the same content returns the
     existing declaration with 200; with different content, 409."""
     policy = request.app.state.policy
-    outcome = _write(request, lambda session: service.lodge(session, document=document, by=by, policy=policy, draft=draft))
+    outcome = _write(
+        request, lambda session: service.lodge(session, document=document, by=by, policy=policy, draft=draft)
+    )
     assert outcome.declaration is not None
     response.status_code = 201 if outcome.created else 200
     response.headers["Location"] = f"{router.prefix}/{outcome.declaration.id}"
@@ -89,20 +104,28 @@ def lodge(
 
 def _result_line(line: int, outcome: service.Outcome) -> bytes:
     if outcome.problem:
-        return orjson.dumps({"line": line, "status": outcome.problem.status, "problem": outcome.problem.as_dict()}) + b"\n"
+        return (
+            orjson.dumps(
+                {"line": line, "status": outcome.problem.status, "problem": outcome.problem.as_dict()}
+            )
+            + b"\n"
+        )
     declaration = outcome.declaration
     assert declaration is not None
-    return orjson.dumps(
-        {
-            "line": line,
-            "status": 201 if outcome.created else 200,
-            "id": str(declaration.id),
-            "lrn": declaration.document.lrn,
-            "mrn": declaration.mrn,
-            "state": declaration.state,
-            "lane": declaration.lane,
-        }
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "line": line,
+                "status": 201 if outcome.created else 200,
+                "id": str(declaration.id),
+                "lrn": declaration.document.lrn,
+                "mrn": declaration.mrn,
+                "state": declaration.state,
+                "lane": declaration.lane,
+            }
+        )
+        + b"\n"
+    )
 
 
 class ResultStream(StreamingResponse):
@@ -158,9 +181,18 @@ async def lodge_bulk(request: Request, by: CurrentPrincipal) -> StreamingRespons
             try:
                 decoded.append((number, orjson.loads(line)))
             except orjson.JSONDecodeError as error:
-                failed[number] = service.Outcome(problem=Problem(400, "malformed", f"line {number} is not JSON: {error}"))
-        outcomes = _write(request, lambda session: service.lodge_many(session, documents=[raw for _, raw in decoded], by=by, policy=policy))
-        results = dict(failed) | {number: outcome for (number, _), outcome in zip(decoded, outcomes, strict=True)}
+                failed[number] = service.Outcome(
+                    problem=Problem(400, "malformed", f"line {number} is not JSON: {error}")
+                )
+        outcomes = _write(
+            request,
+            lambda session: service.lodge_many(
+                session, documents=[raw for _, raw in decoded], by=by, policy=policy
+            ),
+        )
+        results = dict(failed) | {
+            number: outcome for (number, _), outcome in zip(decoded, outcomes, strict=True)
+        }
         return b"".join(_result_line(number, results[number]) for number, _ in batch)
 
     async def results() -> AsyncIterator[bytes]:
@@ -171,7 +203,11 @@ async def lodge_bulk(request: Request, by: CurrentPrincipal) -> StreamingRespons
             if not line.strip():
                 continue
             if number > MAX_BULK:
-                problem = Problem(413, "too-large", f"at most {MAX_BULK} declarations per request; lines from {number} on were not read")
+                problem = Problem(
+                    413,
+                    "too-large",
+                    f"at most {MAX_BULK} declarations per request; lines from {number} on were not read",
+                )
                 yield orjson.dumps({"line": number, "status": 413, "problem": problem.as_dict()}) + b"\n"
                 break
             batch.append((number, line))
@@ -199,7 +235,12 @@ def list_declarations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page:
     filters = service.Filters(state, lane, office, party, hs_prefix, lodged_from, lodged_to)
-    return _read(request, lambda session: service.list_declarations(session, by=by, filters=filters, cursor=cursor, limit=limit))
+    return _read(
+        request,
+        lambda session: service.list_declarations(
+            session, by=by, filters=filters, cursor=cursor, limit=limit
+        ),
+    )
 
 
 @router.get("/by-mrn/{mrn}", response_model=Declaration, summary="Find a declaration by its MRN")
@@ -207,81 +248,206 @@ def by_mrn(request: Request, response: Response, mrn: str, by: CurrentPrincipal)
     return _answer(response, _read(request, lambda session: service.find_by_mrn(session, mrn=mrn, by=by)))
 
 
-@router.get("/{declaration_id}", response_model=Declaration, summary="Read a declaration (or one of its versions)")
+@router.get(
+    "/{declaration_id}", response_model=Declaration, summary="Read a declaration (or one of its versions)"
+)
 def get(
-    request: Request, response: Response, declaration_id: uuid.UUID, by: CurrentPrincipal, version: Annotated[int | None, Query(ge=1)] = None
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    by: CurrentPrincipal,
+    version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Declaration:
-    return _answer(response, _read(request, lambda session: service.get(session, declaration_id=declaration_id, by=by, version=version)))
+    return _answer(
+        response,
+        _read(
+            request,
+            lambda session: service.get(session, declaration_id=declaration_id, by=by, version=version),
+        ),
+    )
 
 
-@router.get("/{declaration_id}/audit", response_model=list[AuditEntry], summary="The audit trail of a declaration")
+@router.get(
+    "/{declaration_id}/audit", response_model=list[AuditEntry], summary="The audit trail of a declaration"
+)
 def audit(request: Request, declaration_id: uuid.UUID, by: CurrentPrincipal) -> list[AuditEntry]:
     return _read(request, lambda session: service.audit_trail(session, declaration_id=declaration_id, by=by))
 
 
 @router.put("/{declaration_id}", response_model=Declaration, summary="Amend: a new version of the document")
 def amend(
-    request: Request, response: Response, declaration_id: uuid.UUID, document: DeclarationDocument, by: CurrentPrincipal, if_match: IfMatch = None
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    document: DeclarationDocument,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
 ) -> Declaration:
     revision, policy = _revision(if_match), request.app.state.policy
     return _answer(
         response,
-        _write(request, lambda s: service.amend(s, declaration_id=declaration_id, document=document, by=by, policy=policy, expected_revision=revision)),
+        _write(
+            request,
+            lambda s: service.amend(
+                s,
+                declaration_id=declaration_id,
+                document=document,
+                by=by,
+                policy=policy,
+                expected_revision=revision,
+            ),
+        ),
     )
 
 
-def _act(request: Request, response: Response, if_match: str | None, call: Callable[[Session, int], Declaration]) -> Declaration:
+def _act(
+    request: Request, response: Response, if_match: str | None, call: Callable[[Session, int], Declaration]
+) -> Declaration:
     revision = _revision(if_match)
     return _answer(response, _write(request, lambda session: call(session, revision)))
 
 
 @router.post("/{declaration_id}/lodge", response_model=Declaration, summary="Lodge a draft")
-def lodge_draft(request: Request, response: Response, declaration_id: uuid.UUID, by: CurrentPrincipal, if_match: IfMatch = None) -> Declaration:
-    policy = request.app.state.policy
-    return _act(request, response, if_match, lambda s, r: service.submit_draft(s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r))
-
-
-@router.post("/{declaration_id}/cancel", response_model=Declaration, summary="Cancel (declarant), at any time before release")
-def cancel(request: Request, response: Response, declaration_id: uuid.UUID, body: Reason, by: CurrentPrincipal, if_match: IfMatch = None) -> Declaration:
-    return _act(request, response, if_match, lambda s, r: service.cancel(s, declaration_id=declaration_id, by=by, expected_revision=r, reason=body.reason))
-
-
-@router.post("/{declaration_id}/accept", response_model=Declaration, summary="Accept (officer): MRN and lane")
-def accept(request: Request, response: Response, declaration_id: uuid.UUID, by: CurrentPrincipal, if_match: IfMatch = None) -> Declaration:
-    policy = request.app.state.policy
-    return _act(request, response, if_match, lambda s, r: service.accept(s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r))
-
-
-@router.post("/{declaration_id}/request-documents", response_model=Declaration, summary="Request supporting documents (officer)")
-def request_documents(
-    request: Request, response: Response, declaration_id: uuid.UUID, body: DocumentRequest, by: CurrentPrincipal, if_match: IfMatch = None
+def lodge_draft(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
 ) -> Declaration:
+    policy = request.app.state.policy
     return _act(
         request,
         response,
         if_match,
-        lambda s, r: service.request_documents(s, declaration_id=declaration_id, by=by, expected_revision=r, documents=body.documents, reason=body.reason),
+        lambda s, r: service.submit_draft(
+            s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r
+        ),
     )
 
 
-@router.post("/{declaration_id}/control", response_model=Declaration, summary="Record a control result (officer)")
-def record_control(
-    request: Request, response: Response, declaration_id: uuid.UUID, body: Control, by: CurrentPrincipal, if_match: IfMatch = None
+@router.post(
+    "/{declaration_id}/cancel",
+    response_model=Declaration,
+    summary="Cancel (declarant), at any time before release",
+)
+def cancel(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    body: Reason,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> Declaration:
+    return _act(
+        request,
+        response,
+        if_match,
+        lambda s, r: service.cancel(
+            s, declaration_id=declaration_id, by=by, expected_revision=r, reason=body.reason
+        ),
+    )
+
+
+@router.post("/{declaration_id}/accept", response_model=Declaration, summary="Accept (officer): MRN and lane")
+def accept(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
 ) -> Declaration:
     policy = request.app.state.policy
     return _act(
         request,
         response,
         if_match,
-        lambda s, r: service.record_control(s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r, control=body),
+        lambda s, r: service.accept(
+            s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r
+        ),
+    )
+
+
+@router.post(
+    "/{declaration_id}/request-documents",
+    response_model=Declaration,
+    summary="Request supporting documents (officer)",
+)
+def request_documents(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    body: DocumentRequest,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> Declaration:
+    return _act(
+        request,
+        response,
+        if_match,
+        lambda s, r: service.request_documents(
+            s,
+            declaration_id=declaration_id,
+            by=by,
+            expected_revision=r,
+            documents=body.documents,
+            reason=body.reason,
+        ),
+    )
+
+
+@router.post(
+    "/{declaration_id}/control", response_model=Declaration, summary="Record a control result (officer)"
+)
+def record_control(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    body: Control,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> Declaration:
+    policy = request.app.state.policy
+    return _act(
+        request,
+        response,
+        if_match,
+        lambda s, r: service.record_control(
+            s, declaration_id=declaration_id, by=by, policy=policy, expected_revision=r, control=body
+        ),
     )
 
 
 @router.post("/{declaration_id}/release", response_model=Declaration, summary="Release the goods (officer)")
-def release(request: Request, response: Response, declaration_id: uuid.UUID, by: CurrentPrincipal, if_match: IfMatch = None) -> Declaration:
-    return _act(request, response, if_match, lambda s, r: service.release(s, declaration_id=declaration_id, by=by, expected_revision=r))
+def release(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> Declaration:
+    return _act(
+        request,
+        response,
+        if_match,
+        lambda s, r: service.release(s, declaration_id=declaration_id, by=by, expected_revision=r),
+    )
 
 
 @router.post("/{declaration_id}/reject", response_model=Declaration, summary="Reject (officer)")
-def reject(request: Request, response: Response, declaration_id: uuid.UUID, body: Reason, by: CurrentPrincipal, if_match: IfMatch = None) -> Declaration:
-    return _act(request, response, if_match, lambda s, r: service.reject(s, declaration_id=declaration_id, by=by, expected_revision=r, reason=body.reason))
+def reject(
+    request: Request,
+    response: Response,
+    declaration_id: uuid.UUID,
+    body: Reason,
+    by: CurrentPrincipal,
+    if_match: IfMatch = None,
+) -> Declaration:
+    return _act(
+        request,
+        response,
+        if_match,
+        lambda s, r: service.reject(
+            s, declaration_id=declaration_id, by=by, expected_revision=r, reason=body.reason
+        ),
+    )

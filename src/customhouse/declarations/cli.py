@@ -22,7 +22,9 @@ console = Console(stderr=True)
 CHUNK = 1000  # lines per bulk request: results come back per request, so none waits on a huge upload
 
 TokenOption = typer.Option(..., envvar="CUSTOMHOUSE_TOKEN", help="API token (or set CUSTOMHOUSE_TOKEN)")
-UrlOption = typer.Option(None, envvar="CUSTOMHOUSE_URL", help="server URL, default http://HOST:PORT from settings")
+UrlOption = typer.Option(
+    None, envvar="CUSTOMHOUSE_URL", help="server URL, default http://HOST:PORT from settings"
+)
 
 
 def _client(url: str | None, token: str) -> httpx.Client:
@@ -46,33 +48,54 @@ def _fail(response: httpx.Response) -> None:
 
 
 def submit(
-    files: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="JSON (object or array) or NDJSON files"),
+    files: list[Path] = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSON (object or array) or NDJSON files"
+    ),
     token: str = TokenOption,
     url: str | None = UrlOption,
 ) -> None:
     """Lodge the declarations in FILES, showing progress; problems are listed by file and line."""
     counts: Counter[str] = Counter()
-    with _client(url, token) as client, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-    ) as progress:
+    with (
+        _client(url, token) as client,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
         for path in files:
             lines = _lines(path)
             task = progress.add_task(path.name, total=len(lines))
             for start in range(0, len(lines), CHUNK):
                 chunk = lines[start : start + CHUNK]
-                response = client.post("/api/v1/declarations/bulk", content=b"\n".join(chunk), headers={"Content-Type": "application/x-ndjson"})
+                response = client.post(
+                    "/api/v1/declarations/bulk",
+                    content=b"\n".join(chunk),
+                    headers={"Content-Type": "application/x-ndjson"},
+                )
                 if response.status_code != 200:
                     _fail(response)
                 for text in response.iter_lines():
                     result = json.loads(text)
                     status = result["status"]
-                    counts["lodged" if status == 201 else "already lodged" if status == 200 else "rejected"] += 1
+                    counts[
+                        "lodged" if status == 201 else "already lodged" if status == 200 else "rejected"
+                    ] += 1
                     if status >= 400:
                         problem = result["problem"]
-                        where = "; ".join(f"{e.get('pointer') or '/'} {e['detail']}" for e in problem.get("errors", []))
-                        progress.console.print(f"{path}:{start + result['line']}: {problem['detail']} {where}")
+                        where = "; ".join(
+                            f"{e.get('pointer') or '/'} {e['detail']}" for e in problem.get("errors", [])
+                        )
+                        progress.console.print(
+                            f"{path}:{start + result['line']}: {problem['detail']} {where}"
+                        )
                 progress.advance(task, len(chunk))
-    console.print(", ".join(f"{count} {what}" for what, count in sorted(counts.items())) or "nothing to submit")
+    console.print(
+        ", ".join(f"{count} {what}" for what, count in sorted(counts.items())) or "nothing to submit"
+    )
     if counts["rejected"]:
         raise typer.Exit(1)
 
@@ -89,7 +112,17 @@ def list_declarations(
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line instead of a table"),
 ) -> None:
     """The newest declarations you may see."""
-    params: dict[str, Any] = {key: value for key, value in {"state": state, "lane": lane, "office": office, "hs_prefix": hs_prefix, "limit": limit}.items() if value is not None}
+    params: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "state": state,
+            "lane": lane,
+            "office": office,
+            "hs_prefix": hs_prefix,
+            "limit": limit,
+        }.items()
+        if value is not None
+    }
     with _client(url, token) as client:
         response = client.get("/api/v1/declarations", params=params)
     if response.status_code != 200:
@@ -102,15 +135,32 @@ def list_declarations(
     table = Table("id", "LRN", "MRN", "kind", "state", "lane", "office", "lodged")
     for item in items:
         document = item["document"]
-        table.add_row(item["id"], document["lrn"], item["mrn"] or "", document["kind"], item["state"], item["lane"] or "", document["office_of_lodgement"], (item["lodged_at"] or "")[:19])
+        table.add_row(
+            item["id"],
+            document["lrn"],
+            item["mrn"] or "",
+            document["kind"],
+            item["state"],
+            item["lane"] or "",
+            document["office_of_lodgement"],
+            (item["lodged_at"] or "")[:19],
+        )
     Console().print(table)
 
 
 @app.command("show")
-def show(reference: str = typer.Argument(..., help="the declaration's id or MRN"), token: str = TokenOption, url: str | None = UrlOption) -> None:
+def show(
+    reference: str = typer.Argument(..., help="the declaration's id or MRN"),
+    token: str = TokenOption,
+    url: str | None = UrlOption,
+) -> None:
     """One declaration as JSON, with its audit trail."""
     with _client(url, token) as client:
-        path = f"/api/v1/declarations/{reference}" if len(reference) == 36 else f"/api/v1/declarations/by-mrn/{reference}"
+        path = (
+            f"/api/v1/declarations/{reference}"
+            if len(reference) == 36
+            else f"/api/v1/declarations/by-mrn/{reference}"
+        )
         response = client.get(path)
         if response.status_code != 200:
             _fail(response)

@@ -20,7 +20,9 @@ class FieldProblem:
     detail: str
 
 
-def check(document: DeclarationDocument, *, country: str, tolerance: Decimal, today: date) -> list[FieldProblem]:
+def check(
+    document: DeclarationDocument, *, country: str, tolerance: Decimal, today: date
+) -> list[FieldProblem]:
     """Every cross-field problem of `document` for the administration of `country`."""
     problems: list[FieldProblem] = []
     add = problems.append
@@ -61,14 +63,26 @@ def check(document: DeclarationDocument, *, country: str, tolerance: Decimal, to
         seen.add(container)
     for index, supporting in enumerate(document.documents):
         if supporting.issued_on > today:
-            add(FieldProblem(f"/documents/{index}/issued_on", f"must not be after today ({today.isoformat()})"))
+            add(
+                FieldProblem(
+                    f"/documents/{index}/issued_on", f"must not be after today ({today.isoformat()})"
+                )
+            )
 
     total = Decimal(0)
     for index, item in enumerate(document.goods_items):
         if item.sequence != index + 1:
-            add(FieldProblem(f"/goods_items/{index}/sequence", f"must be {index + 1}: items are numbered 1, 2, 3..."))
+            add(
+                FieldProblem(
+                    f"/goods_items/{index}/sequence", f"must be {index + 1}: items are numbered 1, 2, 3..."
+                )
+            )
         if item.net_mass > item.gross_mass:
-            add(FieldProblem(f"/goods_items/{index}/net_mass", f"must not exceed the gross mass ({item.gross_mass})"))
+            add(
+                FieldProblem(
+                    f"/goods_items/{index}/net_mass", f"must not exceed the gross mass ({item.gross_mass})"
+                )
+            )
         total += item.price
     allowed = document.invoice_total * tolerance
     if abs(total - document.invoice_total) > allowed:

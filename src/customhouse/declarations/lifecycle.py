@@ -1,10 +1,10 @@
 """Which action may move a declaration from which state; pure.
 
-    draft --lodge--> lodged --accept--> accepted --(yellow/red lane)--> under_control --release--> released
-    accepted --release--> released (green lane)
-    lodged, accepted, under_control --reject--> rejected
-    draft, lodged, accepted, under_control --cancel--> cancelled
-    request_documents and record_control keep or put the declaration under control.
+draft --lodge--> lodged --accept--> accepted --(yellow/red lane)--> under_control --release--> released
+accepted --release--> released (green lane)
+lodged, accepted, under_control --reject--> rejected
+draft, lodged, accepted, under_control --cancel--> cancelled
+request_documents and record_control keep or put the declaration under control.
 """
 
 from __future__ import annotations

@@ -81,8 +81,12 @@ def _container(value: str) -> str:
     return value
 
 
-CountryCode = Annotated[str, AfterValidator(_member_of(codes.countries, "an ISO 3166-1 alpha-2 country code, e.g. 'KR'"))]
-CurrencyCode = Annotated[str, AfterValidator(_member_of(codes.currencies, "an ISO 4217 currency code, e.g. 'USD'"))]
+CountryCode = Annotated[
+    str, AfterValidator(_member_of(codes.countries, "an ISO 3166-1 alpha-2 country code, e.g. 'KR'"))
+]
+CurrencyCode = Annotated[
+    str, AfterValidator(_member_of(codes.currencies, "an ISO 4217 currency code, e.g. 'USD'"))
+]
 OfficeCode = Annotated[
     str, AfterValidator(_member_of(codes.offices, "a customs office in the office list, e.g. 'KR000040'"))
 ]
@@ -90,13 +94,22 @@ TransportMode = Annotated[
     str, AfterValidator(_member_of(codes.transport_modes, "a UN/ECE Rec. 19 transport mode code, '0' to '9'"))
 ]
 UnitCode = Annotated[
-    str, AfterValidator(_member_of(codes.units, "a UN/ECE Rec. 20 unit code of the list, e.g. 'KGM', 'C62', 'LTR'"))
+    str,
+    AfterValidator(
+        _member_of(codes.units, "a UN/ECE Rec. 20 unit code of the list, e.g. 'KGM', 'C62', 'LTR'")
+    ),
 ]
 Incoterm = Annotated[
-    str, AfterValidator(_member_of(codes.incoterms, "an Incoterms 2020 rule: EXW FCA FAS FOB CPT CIP CFR CIF DAP DPU DDP"))
+    str,
+    AfterValidator(
+        _member_of(codes.incoterms, "an Incoterms 2020 rule: EXW FCA FAS FOB CPT CIP CFR CIF DAP DPU DDP")
+    ),
 ]
 DocumentType = Annotated[
-    str, AfterValidator(_member_of(codes.document_types, "a UN/EDIFACT 1001 document code of the list, e.g. '380'"))
+    str,
+    AfterValidator(
+        _member_of(codes.document_types, "a UN/EDIFACT 1001 document code of the list, e.g. '380'")
+    ),
 ]
 HsSubheading = Annotated[
     str, AfterValidator(_member_of(codes.hs_subheadings, "an HS 2022 subheading: 6 digits, e.g. '610910'"))
@@ -104,7 +117,10 @@ HsSubheading = Annotated[
 PartyId = Annotated[str, AfterValidator(_party_id)]
 ContainerNumber = Annotated[str, AfterValidator(_container)]
 Lrn = Annotated[
-    str, AfterValidator(_matching(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,21}", "an LRN: 1 to 22 letters, digits, / _ . -"))
+    str,
+    AfterValidator(
+        _matching(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,21}", "an LRN: 1 to 22 letters, digits, / _ . -")
+    ),
 ]
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 Name = Annotated[str, Field(min_length=1, max_length=70)]
@@ -138,10 +154,14 @@ class SupportingDocument(Model):
 class GoodsItem(Model):
     sequence: Annotated[int, Field(ge=1, le=999)]
     hs_code: HsSubheading
-    national_code: Annotated[str, AfterValidator(_matching(r"[0-9]{2,4}", "2 to 4 national tariff digits"))] | None = None
+    national_code: (
+        Annotated[str, AfterValidator(_matching(r"[0-9]{2,4}", "2 to 4 national tariff digits"))] | None
+    ) = None
     description: Text
     origin: CountryCode
-    preference: Annotated[str, AfterValidator(_matching(r"[0-9]{3}", "a 3-digit preference code, e.g. '100'"))] = "100"
+    preference: Annotated[
+        str, AfterValidator(_matching(r"[0-9]{3}", "a 3-digit preference code, e.g. '100'"))
+    ] = "100"
     quantity: Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
     unit: UnitCode
     gross_mass: Mass
@@ -149,7 +169,9 @@ class GoodsItem(Model):
     price: Money
     procedure: Annotated[str, AfterValidator(_matching(r"[0-9]{4}", "a 4-digit procedure code, e.g. '4000'"))]
     package_count: Annotated[int, Field(ge=0, le=99_999)] = 1
-    package_kind: Annotated[str, AfterValidator(_matching(r"[0-9A-Z]{2}", "a UN/ECE Rec. 21 package code, e.g. 'CT'"))] = "PK"
+    package_kind: Annotated[
+        str, AfterValidator(_matching(r"[0-9A-Z]{2}", "a UN/ECE Rec. 21 package code, e.g. 'CT'"))
+    ] = "PK"
 
 
 class DeclarationDocument(Model):
@@ -194,7 +216,10 @@ class Control(Model):
     """The result an officer records after a documentary or physical control."""
 
     outcome: Literal["conforming", "irregularity"]
-    irregularity: Literal["undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other"] | None = None
+    irregularity: (
+        Literal["undervaluation", "misclassification", "false_origin", "quantity", "prohibited", "other"]
+        | None
+    ) = None
     corrections: Annotated[list[Correction], Field(max_length=999)] = []
     note: Annotated[str, Field(max_length=2000)] | None = None
 

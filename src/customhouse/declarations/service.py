@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from customhouse import events
 from customhouse.auth.service import Principal, Role
@@ -118,24 +119,27 @@ def canonical(document: DeclarationDocument) -> tuple[dict[str, Any], str]:
 
 
 def _shape(record: DeclarationRecord | dict[str, Any], document: DeclarationDocument) -> Declaration:
-    get = record.get if isinstance(record, dict) else record.__dict__.get
+    """The API shape of a stored row (or of the row just built for insertion), without re-validation."""
+    values: dict[str, Any] = record if isinstance(record, dict) else record.__dict__
     return Declaration.model_construct(
-        id=get("id"),
-        mrn=get("mrn"),
-        state=State(get("state")),
-        lane=Lane(get("lane")) if get("lane") else None,
-        lane_reasons=get("lane_reasons") or [],
-        version=get("version"),
-        revision=get("revision"),
-        lodged_at=get("lodged_at"),
-        accepted_at=get("accepted_at"),
-        released_at=get("released_at"),
-        updated_at=get("updated_at"),
+        id=values["id"],
+        mrn=values["mrn"],
+        state=State(values["state"]),
+        lane=Lane(values["lane"]) if values["lane"] else None,
+        lane_reasons=values["lane_reasons"] or [],
+        version=values["version"],
+        revision=values["revision"],
+        lodged_at=values["lodged_at"],
+        accepted_at=values["accepted_at"],
+        released_at=values["released_at"],
+        updated_at=values["updated_at"],
         document=document,
     )
 
 
-def _event(kind: str, declaration_id: uuid.UUID, by: Principal, at: datetime, reason: str | None = None, **data: Any) -> events.DomainEvent:
+def _event(
+    kind: str, declaration_id: uuid.UUID, by: Principal, at: datetime, reason: str | None = None, **data: Any
+) -> events.DomainEvent:
     return events.DomainEvent(
         type=f"declaration.{kind}",
         aggregate_type=AGGREGATE,
@@ -195,7 +199,7 @@ def _visible(by: Principal, record: DeclarationRecord) -> bool:
 def _visibility_clause(by: Principal) -> Any:
     if by.reads_all:
         return True
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     if by.has(Role.OFFICER) and by.offices:
         clauses += [
             DeclarationRecord.office_of_lodgement.in_(by.offices),
@@ -208,7 +212,10 @@ def _visibility_clause(by: Principal) -> Any:
             DeclarationRecord.exporter_id == by.party_id,
         ]
     if by.party_id and by.has(Role.BROKER):
-        clauses += [DeclarationRecord.representative_id == by.party_id, DeclarationRecord.declarant_id == by.party_id]
+        clauses += [
+            DeclarationRecord.representative_id == by.party_id,
+            DeclarationRecord.declarant_id == by.party_id,
+        ]
     return or_(*clauses) if clauses else False
 
 
@@ -220,7 +227,10 @@ def _declaring_problem(by: Principal, document: DeclarationDocument) -> Problem 
     if by.has(Role.BROKER) and document.representative and party == document.representative.id:
         return None
     if by.has(Role.BROKER):
-        error = FieldError(f"must be your party ({party}): a broker lodges as the representative", pointer="/representative/id")
+        error = FieldError(
+            f"must be your party ({party}): a broker lodges as the representative",
+            pointer="/representative/id",
+        )
     elif by.has(Role.TRADER):
         error = FieldError(f"must be your party ({party})", pointer="/declarant/id")
     else:
@@ -233,7 +243,9 @@ def _require_officer(by: Principal, record: DeclarationRecord) -> None:
         return
     if by.has(Role.OFFICER) and {record.office_of_lodgement, record.office_of_destination} & by.offices:
         return
-    raise Problem(403, "forbidden", f"only an officer of {record.office_of_lodgement} or a supervisor may do this")
+    raise Problem(
+        403, "forbidden", f"only an officer of {record.office_of_lodgement} or a supervisor may do this"
+    )
 
 
 def _require_declarant_side(by: Principal, record: DeclarationRecord) -> None:
@@ -248,12 +260,23 @@ def _require_declarant_side(by: Principal, record: DeclarationRecord) -> None:
 # ---------------------------------------------------------------- lodgement
 
 
-def _accept_fields(document: DeclarationDocument, declaration_id: uuid.UUID, policy: Policy, by: Principal, at: datetime) -> tuple[dict[str, Any], list[events.DomainEvent]]:
+def _accept_fields(
+    document: DeclarationDocument, declaration_id: uuid.UUID, policy: Policy, by: Principal, at: datetime
+) -> tuple[dict[str, Any], list[events.DomainEvent]]:
     """Acceptance: an MRN, the lane from the selectivity port, and release at once if green."""
     decision = policy.selector.select(document)
     mrn = new_mrn(country=policy.country, kind=document.kind, at=at)
-    fields: dict[str, Any] = {"mrn": mrn, "lane": decision.lane.value, "lane_reasons": decision.reasons, "accepted_at": at}
-    happened = [_event("accepted", declaration_id, by, at, mrn=mrn, lane=decision.lane.value, reasons=decision.reasons)]
+    fields: dict[str, Any] = {
+        "mrn": mrn,
+        "lane": decision.lane.value,
+        "lane_reasons": decision.reasons,
+        "accepted_at": at,
+    }
+    happened = [
+        _event(
+            "accepted", declaration_id, by, at, mrn=mrn, lane=decision.lane.value, reasons=decision.reasons
+        )
+    ]
     if decision.lane is not Lane.GREEN:
         fields["state"] = State.UNDER_CONTROL.value
     elif policy.auto_release_green:
@@ -305,7 +328,15 @@ def lodge_many(
     return [outcome or Outcome(problem=Problem(500, "internal", "not processed")) for outcome in outcomes]
 
 
-def lodge(session: Session, *, document: Any, by: Principal, policy: Policy, draft: bool = False, at: datetime | None = None) -> Outcome:
+def lodge(
+    session: Session,
+    *,
+    document: Any,
+    by: Principal,
+    policy: Policy,
+    draft: bool = False,
+    at: datetime | None = None,
+) -> Outcome:
     """Lodge one declaration; raises the problem instead of returning it."""
     (outcome,) = lodge_many(session, documents=[document], by=by, policy=policy, draft=draft, at=at)
     if outcome.problem:
@@ -320,11 +351,17 @@ def _raise_inconsistent(document: DeclarationDocument, policy: Policy, today: da
         raise Problem(422, "validation", f"{len(errors)} field(s) are not valid", errors)
 
 
-def _check_registry(session: Session, pending: list[_Pending], outcomes: list[Outcome | None], today: date) -> list[_Pending]:
+def _check_registry(
+    session: Session, pending: list[_Pending], outcomes: list[Outcome | None], today: date
+) -> list[_Pending]:
     ids = {item.document.declarant.id for item in pending}
     ids |= {item.document.representative.id for item in pending if item.document.representative}
     known = parties.registered(session, ids)
-    pairs = {(item.document.representative.id, item.document.declarant.id) for item in pending if item.document.representative}
+    pairs = {
+        (item.document.representative.id, item.document.declarant.id)
+        for item in pending
+        if item.document.representative
+    }
     mandated = parties.mandated_pairs(session, pairs, today)
     kept = []
     for item in pending:
@@ -334,13 +371,20 @@ def _check_registry(session: Session, pending: list[_Pending], outcomes: list[Ou
             errors.append(FieldError(f"{declarant.id} is not a registered party", pointer="/declarant/id"))
         if representative:
             if representative.id not in known:
-                errors.append(FieldError(f"{representative.id} is not a registered party", pointer="/representative/id"))
+                errors.append(
+                    FieldError(f"{representative.id} is not a registered party", pointer="/representative/id")
+                )
             elif (representative.id, declarant.id) not in mandated:
                 errors.append(
-                    FieldError(f"{representative.id} holds no mandate from {declarant.id} valid today", pointer="/representative/id")
+                    FieldError(
+                        f"{representative.id} holds no mandate from {declarant.id} valid today",
+                        pointer="/representative/id",
+                    )
                 )
         if errors:
-            outcomes[item.index] = Outcome(problem=Problem(422, "validation", "the parties are not in the register", errors))
+            outcomes[item.index] = Outcome(
+                problem=Problem(422, "validation", "the parties are not in the register", errors)
+            )
         else:
             kept.append(item)
     return kept
@@ -354,7 +398,10 @@ def _deduplicate(session: Session, pending: list[_Pending], outcomes: list[Outco
     lrns = {item.document.lrn for item in pending}
     rows = session.execute(
         select(DeclarationRecord, DeclarationVersion.content_hash)
-        .join(DeclarationVersion, and_(DeclarationVersion.declaration_id == DeclarationRecord.id, DeclarationVersion.version == 1))
+        .join(
+            DeclarationVersion,
+            and_(DeclarationVersion.declaration_id == DeclarationRecord.id, DeclarationVersion.version == 1),
+        )
         .where(DeclarationRecord.declarant_id.in_(declarants), DeclarationRecord.lrn.in_(lrns))
     ).all()
     existing = {(record.declarant_id, record.lrn): (record, lodged_hash) for record, lodged_hash in rows}
@@ -412,7 +459,17 @@ def _build(item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: da
         "accepted_at": None,
         "released_at": None,
     }
-    item.events = [_event("drafted" if draft else "lodged", declaration_id, by, at, lrn=document.lrn, version=1, content_hash=item.content_hash)]
+    item.events = [
+        _event(
+            "drafted" if draft else "lodged",
+            declaration_id,
+            by,
+            at,
+            lrn=document.lrn,
+            version=1,
+            content_hash=item.content_hash,
+        )
+    ]
     if not draft and policy.auto_accept and not document.pre_arrival:
         fields, accepted = _accept_fields(document, declaration_id, policy, by, at)
         row.update(fields)
@@ -435,13 +492,16 @@ def _insert(session: Session, pending: list[_Pending], outcomes: list[Outcome | 
             except IntegrityError:  # a concurrent lodgement of the same LRN won the race
                 record = session.scalar(
                     select(DeclarationRecord).where(
-                        DeclarationRecord.declarant_id == item.document.declarant.id, DeclarationRecord.lrn == item.document.lrn
+                        DeclarationRecord.declarant_id == item.document.declarant.id,
+                        DeclarationRecord.lrn == item.document.lrn,
                     )
                 )
                 if record is not None and record.content_hash == item.content_hash:
                     outcomes[item.index] = Outcome(declaration=_current(session, record))
                 else:
-                    outcomes[item.index] = Outcome(problem=_lrn_conflict(item.document.lrn, record.id if record else None))
+                    outcomes[item.index] = Outcome(
+                        problem=_lrn_conflict(item.document.lrn, record.id if record else None)
+                    )
                 item.row["_failed"] = True
     for item in pending:
         if item.row.get("_failed"):
@@ -453,7 +513,10 @@ def _insert(session: Session, pending: list[_Pending], outcomes: list[Outcome | 
 
 
 def _insert_rows(session: Session, pending: list[_Pending]) -> None:
-    session.execute(insert(DeclarationRecord), [{k: v for k, v in item.row.items() if not k.startswith("_")} for item in pending])
+    session.execute(
+        insert(DeclarationRecord),
+        [{k: v for k, v in item.row.items() if not k.startswith("_")} for item in pending],
+    )
     session.execute(
         insert(DeclarationVersion),
         [
@@ -468,7 +531,10 @@ def _insert_rows(session: Session, pending: list[_Pending]) -> None:
             for item in pending
         ],
     )
-    session.execute(insert(GoodsItemRecord), [row for item in pending for row in _item_rows(item.row["id"], item.document)])
+    session.execute(
+        insert(GoodsItemRecord),
+        [row for item in pending for row in _item_rows(item.row["id"], item.document)],
+    )
     events.record(session, [event for item in pending for event in item.events])
 
 
@@ -485,7 +551,8 @@ def _load(session: Session, declaration_id: uuid.UUID, by: Principal) -> Declara
 def _document(session: Session, record: DeclarationRecord, version: int | None = None) -> DeclarationDocument:
     data = session.scalar(
         select(DeclarationVersion.document).where(
-            DeclarationVersion.declaration_id == record.id, DeclarationVersion.version == (version or record.version)
+            DeclarationVersion.declaration_id == record.id,
+            DeclarationVersion.version == (version or record.version),
         )
     )
     return DeclarationDocument.model_validate(data)
@@ -495,7 +562,9 @@ def _current(session: Session, record: DeclarationRecord) -> Declaration:
     return _shape(record, _document(session, record))
 
 
-def get(session: Session, *, declaration_id: uuid.UUID, by: Principal, version: int | None = None) -> Declaration:
+def get(
+    session: Session, *, declaration_id: uuid.UUID, by: Principal, version: int | None = None
+) -> Declaration:
     record = _load(session, declaration_id, by)
     if version is not None and not 1 <= version <= record.version:
         raise Problem(404, "not-found", f"declaration {declaration_id} has versions 1 to {record.version}")
@@ -520,17 +589,25 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created), uuid.UUID(identifier)
     except (ValueError, UnicodeDecodeError):
         raise Problem(
-            422, "validation", "the cursor is not one this server issued", [FieldError("use next_cursor of the previous page", parameter="cursor")]
+            422,
+            "validation",
+            "the cursor is not one this server issued",
+            [FieldError("use next_cursor of the previous page", parameter="cursor")],
         ) from None
 
 
-def list_declarations(session: Session, *, by: Principal, filters: Filters, cursor: str | None = None, limit: int = 50) -> Page:
+def list_declarations(
+    session: Session, *, by: Principal, filters: Filters, cursor: str | None = None, limit: int = 50
+) -> Page:
     """The declarations `by` may see, newest first, a page at a time."""
     query = (
         select(DeclarationRecord, DeclarationVersion.document)
         .join(
             DeclarationVersion,
-            and_(DeclarationVersion.declaration_id == DeclarationRecord.id, DeclarationVersion.version == DeclarationRecord.version),
+            and_(
+                DeclarationVersion.declaration_id == DeclarationRecord.id,
+                DeclarationVersion.version == DeclarationRecord.version,
+            ),
         )
         .where(_visibility_clause(by))
     )
@@ -556,22 +633,39 @@ def list_declarations(session: Session, *, by: Principal, filters: Filters, curs
         query = query.where(DeclarationRecord.lodged_at < filters.lodged_to)
     if filters.hs_prefix:
         query = query.where(
-            exists().where(GoodsItemRecord.declaration_id == DeclarationRecord.id, GoodsItemRecord.hs_code.startswith(filters.hs_prefix))
+            exists().where(
+                GoodsItemRecord.declaration_id == DeclarationRecord.id,
+                GoodsItemRecord.hs_code.startswith(filters.hs_prefix),
+            )
         )
     if cursor:
         created, identifier = _decode_cursor(cursor)
         query = query.where(
-            or_(DeclarationRecord.created_at < created, and_(DeclarationRecord.created_at == created, DeclarationRecord.id < identifier))
+            or_(
+                DeclarationRecord.created_at < created,
+                and_(DeclarationRecord.created_at == created, DeclarationRecord.id < identifier),
+            )
         )
-    rows = session.execute(query.order_by(DeclarationRecord.created_at.desc(), DeclarationRecord.id.desc()).limit(limit + 1)).all()
-    items = [_shape(record, DeclarationDocument.model_validate(document)) for record, document in rows[:limit]]
+    rows = session.execute(
+        query.order_by(DeclarationRecord.created_at.desc(), DeclarationRecord.id.desc()).limit(limit + 1)
+    ).all()
+    items = [
+        _shape(record, DeclarationDocument.model_validate(document)) for record, document in rows[:limit]
+    ]
     return Page(items=items, next_cursor=_encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None)
 
 
 def audit_trail(session: Session, *, declaration_id: uuid.UUID, by: Principal) -> list[AuditEntry]:
     _load(session, declaration_id, by)
     return [
-        AuditEntry(at=event.occurred_at, event=event.type, actor=event.actor, actor_party=event.actor_party, reason=event.reason, data=event.data)
+        AuditEntry(
+            at=event.occurred_at,
+            event=event.type,
+            actor=event.actor,
+            actor_party=event.actor_party,
+            reason=event.reason,
+            data=event.data,
+        )
         for event in events.history(session, AGGREGATE, str(declaration_id))
     ]
 
@@ -586,7 +680,8 @@ def _check_transition(record: DeclarationRecord, action: str, expected_revision:
         raise Problem(
             409,
             "invalid-state",
-            f"cannot {action.replace('_', ' ')} a declaration that is {record.state}; allowed from: {lifecycle.expected_states(action)}",
+            f"cannot {action.replace('_', ' ')} a declaration that is {record.state}; "
+            f"allowed from: {lifecycle.expected_states(action)}",
             extra={"state": record.state},
         )
 
@@ -627,28 +722,52 @@ def _save(
 def _new_version(
     session: Session, record: DeclarationRecord, document: DeclarationDocument, *, by: Principal, at: datetime
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Store `document` as the next version; return the header changes and the RFC 6902 patch from the last."""
+    """Store `document` as the next version; return the header changes and the RFC 6902 patch."""
     previous = _document(session, record)
     for field_name in ("kind", "lrn"):
         if getattr(document, field_name) != getattr(previous, field_name):
-            raise Problem(422, "validation", "an amendment cannot change this", [FieldError(f"must stay {getattr(previous, field_name)!s}", pointer=f"/{field_name}")])
+            raise Problem(
+                422,
+                "validation",
+                "an amendment cannot change this",
+                [FieldError(f"must stay {getattr(previous, field_name)!s}", pointer=f"/{field_name}")],
+            )
     if document.declarant.id != previous.declarant.id:
-        raise Problem(422, "validation", "an amendment cannot change this", [FieldError(f"must stay {previous.declarant.id}", pointer="/declarant/id")])
+        raise Problem(
+            422,
+            "validation",
+            "an amendment cannot change this",
+            [FieldError(f"must stay {previous.declarant.id}", pointer="/declarant/id")],
+        )
     data, content_hash = canonical(document)
     patch = jsonpatch.make_patch(canonical(previous)[0], data).patch
     version = record.version + 1
     session.execute(
         insert(DeclarationVersion).values(
-            declaration_id=record.id, version=version, document=data, content_hash=content_hash, created_at=at, created_by=by.name
+            declaration_id=record.id,
+            version=version,
+            document=data,
+            content_hash=content_hash,
+            created_at=at,
+            created_by=by.name,
         )
     )
-    session.query(GoodsItemRecord).filter(GoodsItemRecord.declaration_id == record.id).delete(synchronize_session=False)
+    session.query(GoodsItemRecord).filter(GoodsItemRecord.declaration_id == record.id).delete(
+        synchronize_session=False
+    )
     session.execute(insert(GoodsItemRecord), _item_rows(record.id, document))
     return {**_header(document), "version": version, "content_hash": content_hash}, patch
 
 
 def amend(
-    session: Session, *, declaration_id: uuid.UUID, document: Any, by: Principal, policy: Policy, expected_revision: int, at: datetime | None = None
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    document: Any,
+    by: Principal,
+    policy: Policy,
+    expected_revision: int,
+    at: datetime | None = None,
 ) -> Declaration:
     """A new version from the declarant's side. After acceptance the lane is chosen again and may only
     rise (an officer's control is never lifted by an amendment)."""
@@ -668,11 +787,28 @@ def amend(
         decision = policy.selector.select(parsed)
         data["reassessed_lane"] = decision.lane.value
         if LANE_ORDER[decision.lane] > LANE_ORDER[Lane(record.lane)]:
-            changes.update(lane=decision.lane.value, lane_reasons=decision.reasons, state=State.UNDER_CONTROL.value)
-    return _save(session, record, expected_revision=expected_revision, at=at, happened=[_event("amended", record.id, by, at, **data)], **changes)
+            changes.update(
+                lane=decision.lane.value, lane_reasons=decision.reasons, state=State.UNDER_CONTROL.value
+            )
+    return _save(
+        session,
+        record,
+        expected_revision=expected_revision,
+        at=at,
+        happened=[_event("amended", record.id, by, at, **data)],
+        **changes,
+    )
 
 
-def submit_draft(session: Session, *, declaration_id: uuid.UUID, by: Principal, policy: Policy, expected_revision: int, at: datetime | None = None) -> Declaration:
+def submit_draft(
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    policy: Policy,
+    expected_revision: int,
+    at: datetime | None = None,
+) -> Declaration:
     """Lodge a draft: the full checks run now, then acceptance as at any lodgement."""
     at = at or utcnow()
     record = _load(session, declaration_id, by)
@@ -681,7 +817,17 @@ def submit_draft(session: Session, *, declaration_id: uuid.UUID, by: Principal, 
     document = _document(session, record)
     _raise_inconsistent(document, policy, at.date())
     changes: dict[str, Any] = {"state": State.LODGED.value, "lodged_at": at}
-    happened = [_event("lodged", record.id, by, at, lrn=record.lrn, version=record.version, content_hash=record.content_hash)]
+    happened = [
+        _event(
+            "lodged",
+            record.id,
+            by,
+            at,
+            lrn=record.lrn,
+            version=record.version,
+            content_hash=record.content_hash,
+        )
+    ]
     if policy.auto_accept and not document.pre_arrival:
         fields, accepted = _accept_fields(document, record.id, policy, by, at)
         changes.update(fields)
@@ -689,17 +835,38 @@ def submit_draft(session: Session, *, declaration_id: uuid.UUID, by: Principal, 
     return _save(session, record, expected_revision=expected_revision, at=at, happened=happened, **changes)
 
 
-def cancel(session: Session, *, declaration_id: uuid.UUID, by: Principal, expected_revision: int, reason: str, at: datetime | None = None) -> Declaration:
+def cancel(
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    expected_revision: int,
+    reason: str,
+    at: datetime | None = None,
+) -> Declaration:
     at = at or utcnow()
     record = _load(session, declaration_id, by)
     _require_declarant_side(by, record)
     _check_transition(record, "cancel", expected_revision)
     return _save(
-        session, record, expected_revision=expected_revision, at=at, happened=[_event("cancelled", record.id, by, at, reason)], state=State.CANCELLED.value
+        session,
+        record,
+        expected_revision=expected_revision,
+        at=at,
+        happened=[_event("cancelled", record.id, by, at, reason)],
+        state=State.CANCELLED.value,
     )
 
 
-def accept(session: Session, *, declaration_id: uuid.UUID, by: Principal, policy: Policy, expected_revision: int, at: datetime | None = None) -> Declaration:
+def accept(
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    policy: Policy,
+    expected_revision: int,
+    at: datetime | None = None,
+) -> Declaration:
     """An officer accepts a lodged declaration (a pre-arrival one when the goods arrive, or any when
     acceptance is not automatic): MRN and lane."""
     at = at or utcnow()
@@ -711,13 +878,24 @@ def accept(session: Session, *, declaration_id: uuid.UUID, by: Principal, policy
 
 
 def request_documents(
-    session: Session, *, declaration_id: uuid.UUID, by: Principal, expected_revision: int, documents: list[str], reason: str, at: datetime | None = None
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    expected_revision: int,
+    documents: list[str],
+    reason: str,
+    at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
     record = _load(session, declaration_id, by)
     _require_officer(by, record)
     _check_transition(record, "request_documents", expected_revision)
-    lane = record.lane if record.lane and LANE_ORDER[Lane(record.lane)] >= LANE_ORDER[Lane.YELLOW] else Lane.YELLOW.value
+    lane = (
+        record.lane
+        if record.lane and LANE_ORDER[Lane(record.lane)] >= LANE_ORDER[Lane.YELLOW]
+        else Lane.YELLOW.value
+    )
     return _save(
         session,
         record,
@@ -730,7 +908,14 @@ def request_documents(
 
 
 def record_control(
-    session: Session, *, declaration_id: uuid.UUID, by: Principal, policy: Policy, expected_revision: int, control: Control, at: datetime | None = None
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    policy: Policy,
+    expected_revision: int,
+    control: Control,
+    at: datetime | None = None,
 ) -> Declaration:
     """The result of a control; corrected values become a new version written by the officer."""
     at = at or utcnow()
@@ -738,41 +923,106 @@ def record_control(
     _require_officer(by, record)
     _check_transition(record, "record_control", expected_revision)
     if control.outcome == "irregularity" and control.irregularity is None:
-        raise Problem(422, "validation", "an irregularity needs its kind", [FieldError("is required when outcome is irregularity", pointer="/irregularity")])
+        raise Problem(
+            422,
+            "validation",
+            "an irregularity needs its kind",
+            [FieldError("is required when outcome is irregularity", pointer="/irregularity")],
+        )
     changes: dict[str, Any] = {"state": State.UNDER_CONTROL.value}
-    data: dict[str, Any] = {"outcome": control.outcome, "irregularity": control.irregularity, "note": control.note}
+    data: dict[str, Any] = {
+        "outcome": control.outcome,
+        "irregularity": control.irregularity,
+        "note": control.note,
+    }
     if control.corrections:
         if control.outcome != "irregularity":
-            raise Problem(422, "validation", "corrections come with an irregularity", [FieldError("must be empty when conforming", pointer="/corrections")])
+            raise Problem(
+                422,
+                "validation",
+                "corrections come with an irregularity",
+                [FieldError("must be empty when conforming", pointer="/corrections")],
+            )
         current = _document(session, record)
-        patch = [{"op": "replace", "path": correction.pointer, "value": correction.value} for correction in control.corrections]
+        patch = [
+            {"op": "replace", "path": correction.pointer, "value": correction.value}
+            for correction in control.corrections
+        ]
         try:
             corrected = jsonpatch.apply_patch(canonical(current)[0], patch)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
-            raise Problem(422, "validation", "a correction names no field of the declaration", [FieldError(str(error), pointer="/corrections")]) from None
+            raise Problem(
+                422,
+                "validation",
+                "a correction names no field of the declaration",
+                [FieldError(str(error), pointer="/corrections")],
+            ) from None
         try:
             document = parse(corrected)
         except Problem as problem:
-            raise Problem(422, "validation", "the corrected declaration is not valid", [FieldError(f"{error.pointer}: {error.detail}", pointer="/corrections") for error in problem.errors]) from None
+            raise Problem(
+                422,
+                "validation",
+                "the corrected declaration is not valid",
+                [
+                    FieldError(f"{error.pointer}: {error.detail}", pointer="/corrections")
+                    for error in problem.errors
+                ],
+            ) from None
         version_changes, applied = _new_version(session, record, document, by=by, at=at)
         changes.update(version_changes)
         data.update(version=version_changes["version"], patch=applied)
-    return _save(session, record, expected_revision=expected_revision, at=at, happened=[_event("control_recorded", record.id, by, at, control.note, **data)], **changes)
+    return _save(
+        session,
+        record,
+        expected_revision=expected_revision,
+        at=at,
+        happened=[_event("control_recorded", record.id, by, at, control.note, **data)],
+        **changes,
+    )
 
 
-def release(session: Session, *, declaration_id: uuid.UUID, by: Principal, expected_revision: int, at: datetime | None = None) -> Declaration:
+def release(
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    expected_revision: int,
+    at: datetime | None = None,
+) -> Declaration:
     at = at or utcnow()
     record = _load(session, declaration_id, by)
     _require_officer(by, record)
     _check_transition(record, "release", expected_revision)
     return _save(
-        session, record, expected_revision=expected_revision, at=at, happened=[_event("released", record.id, by, at, lane=record.lane)], state=State.RELEASED.value, released_at=at
+        session,
+        record,
+        expected_revision=expected_revision,
+        at=at,
+        happened=[_event("released", record.id, by, at, lane=record.lane)],
+        state=State.RELEASED.value,
+        released_at=at,
     )
 
 
-def reject(session: Session, *, declaration_id: uuid.UUID, by: Principal, expected_revision: int, reason: str, at: datetime | None = None) -> Declaration:
+def reject(
+    session: Session,
+    *,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    expected_revision: int,
+    reason: str,
+    at: datetime | None = None,
+) -> Declaration:
     at = at or utcnow()
     record = _load(session, declaration_id, by)
     _require_officer(by, record)
     _check_transition(record, "reject", expected_revision)
-    return _save(session, record, expected_revision=expected_revision, at=at, happened=[_event("rejected", record.id, by, at, reason)], state=State.REJECTED.value)
+    return _save(
+        session,
+        record,
+        expected_revision=expected_revision,
+        at=at,
+        happened=[_event("rejected", record.id, by, at, reason)],
+        state=State.REJECTED.value,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.exc import IntegrityError
 
 from customhouse.config import get_settings
@@ -15,7 +16,7 @@ from customhouse.parties import service
 app = typer.Typer(help="Registered traders and brokers.", no_args_is_help=True)
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().database_url))
 
 
@@ -34,7 +35,14 @@ def add(
         TypeAdapter(PartyId).validate_python(party_id)
         TypeAdapter(CountryCode).validate_python(country)
         with writing(_sessions()) as session:
-            service.register(session, id=party_id, name=name, country=country, kind="broker" if broker else "trader", aeo=aeo)
+            service.register(
+                session,
+                id=party_id,
+                name=name,
+                country=country,
+                kind="broker" if broker else "trader",
+                aeo=aeo,
+            )
     except ValidationError as error:
         typer.echo(f"error: {error.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         raise typer.Exit(2) from None

@@ -11,15 +11,28 @@ from sqlalchemy.orm import Session
 from customhouse.parties.models import Mandate, RegisteredParty
 
 
-def register(session: Session, *, id: str, name: str, country: str, kind: str = "trader", aeo: bool = False) -> RegisteredParty:
+def register(
+    session: Session, *, id: str, name: str, country: str, kind: str = "trader", aeo: bool = False
+) -> RegisteredParty:
     party = RegisteredParty(id=id, name=name, country=country, kind=kind, aeo=aeo)
     session.add(party)
     session.flush()
     return party
 
 
-def grant_mandate(session: Session, *, representative_id: str, client_id: str, valid_from: date, valid_to: date | None = None) -> None:
-    session.add(Mandate(representative_id=representative_id, client_id=client_id, valid_from=valid_from, valid_to=valid_to))
+def grant_mandate(
+    session: Session,
+    *,
+    representative_id: str,
+    client_id: str,
+    valid_from: date,
+    valid_to: date | None = None,
+) -> None:
+    session.add(
+        Mandate(
+            representative_id=representative_id, client_id=client_id, valid_from=valid_from, valid_to=valid_to
+        )
+    )
     session.flush()
 
 

@@ -36,7 +36,9 @@ def offices() -> dict[str, Office]:
 @cache
 def hs_descriptions() -> dict[str, str]:
     """HS 2022 code (2, 4 or 6 digits) to its description."""
-    return {row["hscode"]: row["description"] for row in _rows("harmonized-system.csv") if row["level"] != "5"}
+    return {
+        row["hscode"]: row["description"] for row in _rows("harmonized-system.csv") if row["level"] != "5"
+    }
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The ISO 6346 check digit: container numbers carry it, and so do MRNs (the EU computes theirs the same way)."""
+"""The ISO 6346 check digit: container numbers carry it, and so do MRNs (the EU computes theirs alike)."""
 
 from __future__ import annotations
 
