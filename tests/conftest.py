@@ -9,6 +9,7 @@ postgresql+psycopg://postgres@127.0.0.1:5432/test), except under CI=true, where 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,27 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def committing_engine(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    """A database of its own on the same backend, for tests whose data must really commit (concurrent
+    connections, crashes): on SQLite a new file, on PostgreSQL a new schema, dropped afterwards."""
+    if engine.dialect.name == "sqlite":
+        own = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
+        upgrade(own)
+        yield own
+        own.dispose()
+        return
+    schema = f"own_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    own = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    upgrade(own)
+    yield own
+    own.dispose()
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.fixture

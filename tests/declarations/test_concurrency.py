@@ -1,6 +1,5 @@
 """Officers acting at the same moment on one declaration, on separate connections: one wins, the others
-get 409 with the current revision, and no update is lost. The data is committed, so it uses parties and
-an office that no other test uses."""
+get 409 with the current revision, and no update is lost."""
 
 from __future__ import annotations
 
@@ -21,8 +20,8 @@ from tests.factories import declaration
 OFFICE = "KR000070"
 
 
-def test_concurrent_officer_actions_never_lose_an_update(engine, policy):
-    sessions = make_session_factory(engine)
+def test_concurrent_officer_actions_never_lose_an_update(committing_engine, policy):
+    sessions = make_session_factory(committing_engine)
     party = "KR7" + uuid.uuid4().hex[:12].upper()
     trader = Principal(name=f"trader-{party}", roles=frozenset({Role.TRADER}), party_id=party)
     document = declaration(
