@@ -182,7 +182,6 @@ AIRLINES = {
     "SQ": "618",
     "LH": "020",
 }
-TRANSPORT_DOCUMENT = {"1": "705", "4": "740", "3": "730"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -746,12 +745,6 @@ def _holidays(country: str, years: range) -> tuple[set[date], dict[date, float]]
             day_before = centre - timedelta(days=before + 1)
             run_up[day_before] = max(run_up.get(day_before, 0.0), boost)
     return off, run_up
-
-
-def day_weight(day: date, country: str = "KR") -> float:
-    """The relative number of lodgements on a local `day`: weekday, yearly wave and holidays."""
-    off, run_up = _holidays(country, range(day.year - 1, day.year + 2))
-    return _day_weight(day, off, run_up, country)
 
 
 def _day_weight(day: date, off: set[date], run_up: dict[date, float], country: str) -> float:
