@@ -8,19 +8,22 @@ writes fails at once with SQLITE_BUSY when another writer committed in between.
 
 from __future__ import annotations
 
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -39,6 +42,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for bulk statements that skip the ORM."""
+    return cast(Table, model.__table__)
 
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
@@ -76,11 +84,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json, **kwargs
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json, **kwargs)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -108,10 +122,23 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(factory: sessionmaker[Session]) -> AbstractContextManager[Any]:
+    """On SQLite, writers of this process queue on a lock instead of in SQLite's busy loop, which
+    sleeps and retries and so lets some waiters be passed over again and again (long tail latency)."""
+    bind = factory.kw.get("bind")
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _sqlite_writers.setdefault(engine, threading.RLock())
+
+
 @contextmanager
 def writing(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction writes, committed when the block ends without error."""
-    with factory.begin() as session:
+    with _writer_lock(factory), factory.begin() as session:
         for_writing(session)
         yield session
 

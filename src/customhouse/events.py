@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from customhouse.db import Base, JsonDocument, UTCDateTime, utcnow, writing
+from customhouse.db import Base, JsonDocument, UTCDateTime, table, utcnow, writing
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class DomainEvent:
         }
 
     @classmethod
-    def from_row(cls, event: Event) -> DomainEvent:
+    def from_row(cls, event: Any) -> DomainEvent:
+        """From an `Event` or a result row with the same columns."""
         return cls(
             type=event.type,
             aggregate_type=event.aggregate_type,
@@ -98,8 +99,10 @@ def record(session: Session, events: Iterable[DomainEvent]) -> None:
     """Write events and queue them for delivery, in the caller's transaction."""
     rows = [event.row() for event in events]
     if rows:
-        session.execute(insert(Event), rows)
-        session.execute(insert(OutboxEntry), [{"event_id": row["event_id"], "attempts": 0} for row in rows])
+        session.execute(insert(table(Event)), rows)
+        session.execute(
+            insert(table(OutboxEntry)), [{"event_id": row["event_id"], "attempts": 0} for row in rows]
+        )
 
 
 def history(session: Session, aggregate_type: str, aggregate_id: str) -> list[DomainEvent]:
@@ -131,38 +134,57 @@ class Dispatcher:
         self._wake.set()
 
     def deliver_pending(self, limit: int = 500) -> int:
-        """Deliver up to `limit` due events, oldest first; return how many were delivered."""
-        delivered = 0
+        """Deliver up to `limit` due events, oldest first; return how many were delivered.
+
+        The whole pass is tried in one savepoint with one DELETE; if any subscriber fails, the pass is
+        redone one event at a time so that only the failing events stay queued (the others' outside
+        effects may then happen twice: delivery is at least once for them)."""
         now = utcnow()
+        outbox = table(OutboxEntry)
         with writing(self._factory) as session:
             due = session.execute(
-                select(Event, OutboxEntry)
-                .join(OutboxEntry, OutboxEntry.event_id == Event.event_id)
-                .where(OutboxEntry.attempts < MAX_ATTEMPTS)
-                .where((OutboxEntry.next_attempt_at.is_(None)) | (OutboxEntry.next_attempt_at <= now))
+                select(table(Event), outbox.c.attempts)
+                .join(outbox, outbox.c.event_id == Event.event_id)
+                .where(outbox.c.attempts < MAX_ATTEMPTS)
+                .where((outbox.c.next_attempt_at.is_(None)) | (outbox.c.next_attempt_at <= now))
                 .order_by(Event.id)
                 .limit(limit)
             ).all()
-            for row, entry in due:
-                event = DomainEvent.from_row(row)
+            if not due:
+                return 0
+            try:
+                with session.begin_nested():
+                    for row in due:
+                        self._deliver(session, DomainEvent.from_row(row))
+                    session.execute(
+                        delete(outbox).where(outbox.c.event_id.in_([row.event_id for row in due]))
+                    )
+                return len(due)
+            except Exception:
+                log.warning("a delivery failed in a pass of %d events; retrying them one by one", len(due))
+            delivered = 0
+            for row in due:
                 try:
                     with session.begin_nested():
-                        for handler in [*self._handlers.get(event.type, []), *self._handlers.get("*", [])]:
-                            handler(session, event)
-                        session.execute(delete(OutboxEntry).where(OutboxEntry.event_id == event.event_id))
+                        self._deliver(session, DomainEvent.from_row(row))
+                        session.execute(delete(outbox).where(outbox.c.event_id == row.event_id))
                     delivered += 1
                 except Exception as error:  # a subscriber's failure must not stop the others
-                    log.exception("delivery of %s %s failed", event.type, event.event_id)
+                    log.exception("delivery of %s %s failed", row.type, row.event_id)
                     session.execute(
-                        update(OutboxEntry)
-                        .where(OutboxEntry.event_id == event.event_id)
+                        update(outbox)
+                        .where(outbox.c.event_id == row.event_id)
                         .values(
-                            attempts=entry.attempts + 1,
+                            attempts=row.attempts + 1,
                             last_error=f"{type(error).__name__}: {error}",
-                            next_attempt_at=now + timedelta(seconds=2**entry.attempts),
+                            next_attempt_at=now + timedelta(seconds=2**row.attempts),
                         )
                     )
         return delivered
+
+    def _deliver(self, session: Session, event: DomainEvent) -> None:
+        for handler in [*self._handlers.get(event.type, []), *self._handlers.get("*", [])]:
+            handler(session, event)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Deliver until `stop` is set; wakes early on notify()."""

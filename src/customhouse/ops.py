@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -15,20 +17,31 @@ from customhouse.db import migrations_current
 from customhouse.declarations.models import DeclarationRecord
 from customhouse.problems import TYPES, Problem
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
+MIGRATIONS_RECHECK_SECONDS = 30.0
+_migrations_checked: dict[int, tuple[float, bool]] = {}
+
+
 def _health(request: Request) -> dict[str, bool]:
+    """Database reachable (every call), migrations current (read from Alembic at most every 30 s:
+    it reads the migration scripts, too slow for every probe)."""
     checks = {"database": False, "migrations": False}
     engine = request.app.state.engine
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = True
-        checks["migrations"] = migrations_current(engine)
+        checked_at, current = _migrations_checked.get(id(request.app), (0.0, False))
+        if not current or time.monotonic() - checked_at > MIGRATIONS_RECHECK_SECONDS:
+            current = migrations_current(engine)
+            _migrations_checked[id(request.app)] = (time.monotonic(), current)
+        checks["migrations"] = current
     except Exception:
-        pass
+        log.exception("health check failed")
     return checks
 
 

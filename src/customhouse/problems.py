@@ -89,7 +89,9 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(message).removeprefix("Value error, ")
 
 
-def from_validation_errors(errors: Iterable[Mapping[str, Any]], *, prefix: Sequence[str | int] = ()) -> Problem:
+def from_validation_errors(
+    errors: Iterable[Mapping[str, Any]], *, prefix: Sequence[str | int] = ()
+) -> Problem:
     """A validation problem from pydantic's errors(), locations under `prefix` becoming pointers."""
     field_errors = []
     for error in errors:

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from customhouse.auth.api import CurrentPrincipal
-from customhouse.db import for_writing
+from customhouse.db import writing
 from customhouse.declarations import service
 from customhouse.declarations.schemas import (
     AuditEntry,
@@ -64,10 +64,8 @@ def _revision(if_match: str | None) -> int:
 
 def _write(request: Request, work: Callable[[Session], T]) -> T:
     """Run `work` in one writing transaction, commit, and wake the event dispatcher."""
-    with request.app.state.sessions() as session:
-        for_writing(session)
+    with writing(request.app.state.sessions) as session:
         result = work(session)
-        session.commit()
     request.app.state.dispatcher.notify()
     return result
 

@@ -23,7 +23,9 @@ PATTERN = re.compile(r"[0-9]{2}[A-Z]{2}[A-Z0-9]{12}[A-Z][0-9]")
 
 
 def new_mrn(*, country: str, kind: Kind, at: datetime) -> str:
-    body = f"{at:%y}{country}{''.join(secrets.choice(ALPHABET) for _ in range(12))}{PROCEDURE_LETTER[kind]}"
+    number = secrets.randbelow(36**12)
+    unique = "".join(ALPHABET[(number // 36**position) % 36] for position in range(12))
+    body = f"{at:%y}{country}{unique}{PROCEDURE_LETTER[kind]}"
     return body + check_digit(body)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse.config import get_settings
 from customhouse.db import make_engine, make_session_factory, writing
