@@ -65,7 +65,9 @@ async def _on_validation(request: Request, error: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    slug = {401: "unauthorized", 403: "forbidden", 404: "not-found"}.get(error.status_code, "http-error")
+    slug = {400: "malformed", 401: "unauthorized", 403: "forbidden", 404: "not-found", 413: "too-large"}.get(
+        error.status_code, "http-error"
+    )
     return _problem_response(request, Problem(error.status_code, slug, str(error.detail)))
 
 

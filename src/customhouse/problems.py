@@ -25,6 +25,8 @@ TYPES: dict[str, str] = {
     "invalid-state": "The declaration is not in a state that allows this action.",
     "precondition-required": "State-changing requests must send `If-Match` with the declaration's ETag.",
     "too-large": "The request carries more than this endpoint accepts at once.",
+    "http-error": "The HTTP request itself is not one this server answers (method, path or headers).",
+    "internal": "The server failed; nothing was stored. Quote the X-Request-ID to the operator.",
 }
 
 

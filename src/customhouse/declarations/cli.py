@@ -78,7 +78,7 @@ def submit(
                 )
                 if response.status_code != 200:
                     _fail(response)
-                for text in response.iter_lines():
+                for text in filter(None, response.text.split("\n")):  # NDJSON lines end at LF only
                     result = json.loads(text)
                     status = result["status"]
                     counts[

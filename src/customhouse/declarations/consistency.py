@@ -69,14 +69,9 @@ def check(
                 )
             )
 
+    problems += numbering(document)
     total = Decimal(0)
     for index, item in enumerate(document.goods_items):
-        if item.sequence != index + 1:
-            add(
-                FieldProblem(
-                    f"/goods_items/{index}/sequence", f"must be {index + 1}: items are numbered 1, 2, 3..."
-                )
-            )
         if item.net_mass > item.gross_mass:
             add(
                 FieldProblem(
@@ -94,3 +89,12 @@ def check(
             )
         )
     return problems
+
+
+def numbering(document: DeclarationDocument) -> list[FieldProblem]:
+    """Items are numbered 1, 2, 3...: checked on drafts too, as the store keys items by number."""
+    return [
+        FieldProblem(f"/goods_items/{index}/sequence", f"must be {index + 1}: items are numbered 1, 2, 3...")
+        for index, item in enumerate(document.goods_items)
+        if item.sequence != index + 1
+    ]

@@ -8,6 +8,7 @@ mandates) are in `service.py`.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Collection
 from datetime import date, datetime
@@ -122,8 +123,23 @@ Lrn = Annotated[
         _matching(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,21}", "an LRN: 1 to 22 letters, digits, / _ . -")
     ),
 ]
-Text = Annotated[str, Field(min_length=1, max_length=512)]
-Name = Annotated[str, Field(min_length=1, max_length=70)]
+
+
+def _printable(value: str) -> str:
+    """Free text may hold any character but control characters (NUL cannot even be stored in
+    PostgreSQL's JSON); line breaks and tabs are allowed."""
+    bad = next((char for char in value if unicodedata.category(char) == "Cc" and char not in "\t\n\r"), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character U+{ord(bad):04X}; use printable text")
+    return value
+
+
+Printable = AfterValidator(_printable)
+Text = Annotated[str, Field(min_length=1, max_length=512), Printable]
+Name = Annotated[str, Field(min_length=1, max_length=70), Printable]
+Reference = Annotated[str, Field(min_length=1, max_length=70), Printable]
+TransportId = Annotated[str, Field(min_length=1, max_length=35), Printable]
+Note = Annotated[str, Field(min_length=1, max_length=2000), Printable]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Mass = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
 
@@ -146,7 +162,7 @@ class IdentifiedParty(Party):
 
 class SupportingDocument(Model):
     type: DocumentType
-    reference: Annotated[str, Field(min_length=1, max_length=70)]
+    reference: Reference
     issuer: Name | None = None
     issued_on: date
 
@@ -191,7 +207,7 @@ class DeclarationDocument(Model):
     office_of_exit: OfficeCode | None = None
     office_of_destination: OfficeCode | None = None
     transport_mode: TransportMode
-    means_of_transport_id: Annotated[str, Field(min_length=1, max_length=35)] | None = None
+    means_of_transport_id: TransportId | None = None
     containers: Annotated[list[ContainerNumber], Field(max_length=999)] = []
     incoterm: Incoterm
     incoterm_place: Name
@@ -221,16 +237,16 @@ class Control(Model):
         | None
     ) = None
     corrections: Annotated[list[Correction], Field(max_length=999)] = []
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Note | None = None
 
 
 class Reason(Model):
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Note
 
 
 class DocumentRequest(Model):
     documents: Annotated[list[DocumentType], Field(min_length=1)]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Note
 
 
 class Declaration(BaseModel):

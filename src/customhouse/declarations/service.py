@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import jsonpatch
 import orjson
 from pydantic import ValidationError
 from sqlalchemy import and_, exists, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,6 +44,8 @@ from customhouse.declarations.schemas import (
 from customhouse.declarations.selectivity import LaneSelector
 from customhouse.parties import service as parties
 from customhouse.problems import FieldError, Problem, from_validation_errors
+
+log = logging.getLogger(__name__)
 
 AGGREGATE = "declaration"
 LANE_ORDER = {Lane.GREEN: 0, Lane.YELLOW: 1, Lane.RED: 2}
@@ -312,8 +315,7 @@ def lodge_many(
             problem = _declaring_problem(by, document)
             if problem:
                 raise problem
-            if not draft:
-                _raise_inconsistent(document, policy, today)
+            _raise_inconsistent(document, policy, today, draft=draft)
         except Problem as problem:
             outcomes[index] = Outcome(problem=problem)
             continue
@@ -344,8 +346,16 @@ def lodge(
     return outcome
 
 
-def _raise_inconsistent(document: DeclarationDocument, policy: Policy, today: date) -> None:
-    problems = consistency.check(document, country=policy.country, tolerance=policy.tolerance, today=today)
+def _raise_inconsistent(
+    document: DeclarationDocument, policy: Policy, today: date, *, draft: bool = False
+) -> None:
+    """Cross-field rules; a draft is held only to the item numbering, the rest is checked at lodgement."""
+    if draft:
+        problems = consistency.numbering(document)
+    else:
+        problems = consistency.check(
+            document, country=policy.country, tolerance=policy.tolerance, today=today
+        )
     if problems:
         errors = [FieldError(problem.detail, pointer=problem.pointer) for problem in problems]
         raise Problem(422, "validation", f"{len(errors)} field(s) are not valid", errors)
@@ -478,30 +488,20 @@ def _build(item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: da
 
 
 def _insert(session: Session, pending: list[_Pending], outcomes: list[Outcome | None]) -> None:
-    """Insert the batch in a few statements; if the batch hits a constraint, insert one by one."""
+    """Insert the batch in a few statements; if the database refuses it, insert one by one so that
+    only the declarations it refuses fail."""
     if not pending:
         return
     try:
         with session.begin_nested():
             _insert_rows(session, pending)
-    except IntegrityError:
+    except DBAPIError:
         for item in pending:
             try:
                 with session.begin_nested():
                     _insert_rows(session, [item])
-            except IntegrityError:  # a concurrent lodgement of the same LRN won the race
-                record = session.scalar(
-                    select(DeclarationRecord).where(
-                        DeclarationRecord.declarant_id == item.document.declarant.id,
-                        DeclarationRecord.lrn == item.document.lrn,
-                    )
-                )
-                if record is not None and record.content_hash == item.content_hash:
-                    outcomes[item.index] = Outcome(declaration=_current(session, record))
-                else:
-                    outcomes[item.index] = Outcome(
-                        problem=_lrn_conflict(item.document.lrn, record.id if record else None)
-                    )
+            except DBAPIError as error:
+                outcomes[item.index] = _refused(session, item, error)
                 item.row["_failed"] = True
     for item in pending:
         if item.row.get("_failed"):
@@ -510,6 +510,31 @@ def _insert(session: Session, pending: list[_Pending], outcomes: list[Outcome | 
         outcomes[item.index] = Outcome(declaration=declaration, created=True)
         for duplicate in item.row.get("_duplicates", []):
             outcomes[duplicate] = Outcome(declaration=declaration)
+
+
+def _refused(session: Session, item: _Pending, error: DBAPIError) -> Outcome:
+    """The outcome of a declaration the database refused: mostly, a concurrent lodgement of the same
+    LRN won the race (then this is the same declaration, or a conflict)."""
+    record = session.scalar(
+        select(DeclarationRecord).where(
+            DeclarationRecord.declarant_id == item.document.declarant.id,
+            DeclarationRecord.lrn == item.document.lrn,
+        )
+    )
+    if isinstance(error, IntegrityError) and record is not None:
+        if _lodged_hash(session, record) == item.content_hash:
+            return Outcome(declaration=_current(session, record))
+        return Outcome(problem=_lrn_conflict(item.document.lrn, record.id))
+    log.error("database refused declaration %s: %s", item.document.lrn, error.orig)
+    return Outcome(problem=Problem(422, "validation", f"the database refused this declaration: {error.orig}"))
+
+
+def _lodged_hash(session: Session, record: DeclarationRecord) -> str | None:
+    return session.scalar(
+        select(DeclarationVersion.content_hash).where(
+            DeclarationVersion.declaration_id == record.id, DeclarationVersion.version == 1
+        )
+    )
 
 
 def _insert_rows(session: Session, pending: list[_Pending]) -> None:
@@ -780,8 +805,7 @@ def amend(
     problem = _declaring_problem(by, parsed)
     if problem:
         raise problem
-    if record.state != State.DRAFT:
-        _raise_inconsistent(parsed, policy, at.date())
+    _raise_inconsistent(parsed, policy, at.date(), draft=record.state == State.DRAFT)
     changes, patch = _new_version(session, record, parsed, by=by, at=at)
     data: dict[str, Any] = {"version": changes["version"], "patch": patch}
     if record.lane:
