@@ -177,6 +177,16 @@ def test_missing_document_sends_to_yellow_then_amend_control_and_release(client,
         "patch"
     ]
     assert trail[4]["data"]["irregularity"] == "misclassification"
+    # Each entry says where the declaration stood after it: state, revision, document version.
+    assert [(entry["data"]["state"], entry["data"]["version"]) for entry in trail] == [
+        ("under_control", 1),
+        ("under_control", 1),
+        ("under_control", 1),
+        ("under_control", 2),
+        ("under_control", 3),
+        ("released", 3),
+    ]
+    assert [entry["data"]["revision"] for entry in trail] == [1, 1, 2, 3, 4, 5]
 
 
 def test_two_officers_on_one_declaration_never_lose_an_update(client, tokens):

@@ -8,7 +8,6 @@ mandates) are in `service.py`.
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Callable, Collection
 from datetime import date, datetime
@@ -64,8 +63,11 @@ def _matching(pattern: str, expected: str) -> Callable[[str], str]:
     return check
 
 
+PARTY_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")
+
+
 def _party_id(value: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{1,15}", value) or value[:2] not in codes.countries():
+    if not PARTY_ID.fullmatch(value) or value[:2] not in codes.countries():
         raise ValueError(
             f"{value!r} is not a party id: an ISO 3166 country code followed by up to 15 capital letters "
             "or digits (EORI-like), e.g. 'KR1234567890'"
@@ -125,12 +127,15 @@ Lrn = Annotated[
 ]
 
 
+# Unicode's control characters (category Cc: C0, DEL, C1) but tab, line feed and carriage return.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _printable(value: str) -> str:
     """Free text may hold any character but control characters (NUL cannot even be stored in
     PostgreSQL's JSON); line breaks and tabs are allowed."""
-    bad = next((char for char in value if unicodedata.category(char) == "Cc" and char not in "\t\n\r"), None)
-    if bad is not None:
-        raise ValueError(f"contains the control character U+{ord(bad):04X}; use printable text")
+    if found := CONTROL_CHARACTER.search(value):
+        raise ValueError(f"contains the control character U+{ord(found.group()):04X}; use printable text")
     return value
 
 

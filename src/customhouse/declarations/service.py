@@ -8,6 +8,7 @@ in that same transaction.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -476,7 +477,6 @@ def _build(item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: da
             by,
             at,
             lrn=document.lrn,
-            version=1,
             content_hash=item.content_hash,
         )
     ]
@@ -561,7 +561,14 @@ def _insert_rows(session: Session, pending: list[_Pending]) -> None:
         insert(table(GoodsItemRecord)),
         [row for item in pending for row in _item_rows(item.row["id"], item.document)],
     )
-    events.record(session, [event for item in pending for event in item.events])
+    events.record(
+        session,
+        [
+            event
+            for item in pending
+            for event in _stamped(item.events, state=item.row["state"], revision=1, version=1)
+        ],
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -740,9 +747,18 @@ def _save(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(record)
         raise _stale(record)
-    events.record(session, happened)
+    state, version = changes.get("state", record.state), changes.get("version", record.version)
+    events.record(session, _stamped(happened, state=state, revision=expected_revision + 1, version=version))
     session.refresh(record)
     return _current(session, record)
+
+
+def _stamped(
+    happened: list[events.DomainEvent], *, state: str, revision: int, version: int
+) -> list[events.DomainEvent]:
+    """Events carrying where the declaration stood after the change: state, revision, document version."""
+    where = {"state": state, "revision": revision, "version": version}
+    return [dataclasses.replace(event, data={**where, **event.data}) for event in happened]
 
 
 def _new_version(
@@ -807,7 +823,7 @@ def amend(
         raise problem
     _raise_inconsistent(parsed, policy, at.date(), draft=record.state == State.DRAFT)
     changes, patch = _new_version(session, record, parsed, by=by, at=at)
-    data: dict[str, Any] = {"version": changes["version"], "patch": patch}
+    data: dict[str, Any] = {"patch": patch}
     if record.lane:
         decision = policy.selector.select(parsed)
         data["reassessed_lane"] = decision.lane.value
@@ -849,7 +865,6 @@ def submit_draft(
             by,
             at,
             lrn=record.lrn,
-            version=record.version,
             content_hash=record.content_hash,
         )
     ]
@@ -996,7 +1011,7 @@ def record_control(
             ) from None
         version_changes, applied = _new_version(session, record, document, by=by, at=at)
         changes.update(version_changes)
-        data.update(version=version_changes["version"], patch=applied)
+        data["patch"] = applied
     return _save(
         session,
         record,
