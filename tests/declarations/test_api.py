@@ -343,6 +343,10 @@ def test_list_filters_and_cursor_pagination(client, tokens):
         )
         == 4
     )
+    lodged_at = client.get(f"{URL}/{ids[3]}", headers=bearer(tokens["trader"])).json()["lodged_at"]
+    window = {"lodged_from": lodged_at, "lodged_to": "2999-01-01T00:00:00Z"}
+    in_window = client.get(URL, params=window, headers=bearer(tokens["trader"])).json()["items"]
+    assert {item["id"] for item in in_window} == set(ids[3:])
     bad = client.get(URL, params={"hs_prefix": "61x"}, headers=bearer(tokens["officer"]))
     assert bad.status_code == 422 and bad.json()["errors"][0]["parameter"] == "hs_prefix"
     assert client.get(URL, params={"cursor": "garbage"}, headers=bearer(tokens["officer"])).status_code == 422
@@ -390,3 +394,16 @@ def test_operational_endpoints(client, tokens):
     assert client.get("/problems/conflict").status_code == 200
     assert client.get("/", headers={"X-Request-ID": "abc"}).headers["X-Request-ID"] == "abc"
     assert "/api/v1/declarations/bulk" in client.get("/openapi.json").json()["paths"]
+
+
+def test_bulk_stops_reading_past_its_limit(client, tokens, monkeypatch):
+    monkeypatch.setattr("customhouse.declarations.api.MAX_BULK", 2)
+    lines = [json.dumps(declaration(lrn=f"M-{n}")) for n in range(4)]
+    response = client.post(
+        f"{URL}/bulk",
+        content="\n".join(lines),
+        headers={**bearer(tokens["trader"]), "Content-Type": "application/x-ndjson"},
+    )
+    results = [json.loads(line) for line in response.text.splitlines()]
+    assert [(result["line"], result["status"]) for result in results] == [(1, 201), (2, 201), (3, 413)]
+    assert results[2]["problem"]["type"] == "/problems/too-large"

@@ -195,18 +195,13 @@ async def lodge_bulk(request: Request, by: CurrentPrincipal) -> StreamingRespons
 
     async def results() -> AsyncIterator[bytes]:
         batch: list[tuple[int, bytes]] = []
-        number = 0
+        number, too_many = 0, False
         async for line in _lines(request):
             number += 1
             if not line.strip():
                 continue
             if number > MAX_BULK:
-                problem = Problem(
-                    413,
-                    "too-large",
-                    f"at most {MAX_BULK} declarations per request; lines from {number} on were not read",
-                )
-                yield orjson.dumps({"line": number, "status": 413, "problem": problem.as_dict()}) + b"\n"
+                too_many = True
                 break
             batch.append((number, line))
             if len(batch) >= batch_size:
@@ -214,6 +209,13 @@ async def lodge_bulk(request: Request, by: CurrentPrincipal) -> StreamingRespons
                 batch = []
         if batch:
             yield await run_in_threadpool(process, batch)
+        if too_many:
+            problem = Problem(
+                413,
+                "too-large",
+                f"at most {MAX_BULK} declarations per request; lines from {number} on were not read",
+            )
+            yield orjson.dumps({"line": number, "status": 413, "problem": problem.as_dict()}) + b"\n"
 
     return ResultStream(results(), media_type=NDJSON)
 
