@@ -1,9 +1,9 @@
 """initial schema
 
-Revision ID: 0001
-Revises:
 The events table is the audit trail: triggers refuse UPDATE and DELETE on it, on both databases.
 
+Revision ID: 0001
+Revises:
 Create Date: 2026-11-28 11:24:50.336084
 """
 
