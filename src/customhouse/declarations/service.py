@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -706,6 +706,22 @@ def audit_trail(session: Session, *, declaration_id: uuid.UUID, by: Principal) -
 # ---------------------------------------------------------------- changes to one declaration
 
 
+def _for_action(
+    session: Session,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    action: str,
+    expected_revision: int,
+    *,
+    may: Callable[[Principal, DeclarationRecord], None],
+) -> DeclarationRecord:
+    """The declaration to act on, once `by` may see it, `may` allows it, and its state and revision fit."""
+    record = _load(session, declaration_id, by)
+    may(by, record)
+    _check_transition(record, action, expected_revision)
+    return record
+
+
 def _check_transition(record: DeclarationRecord, action: str, expected_revision: int) -> None:
     if record.revision != expected_revision:
         raise _stale(record)
@@ -814,9 +830,7 @@ def amend(
     """A new version from the declarant's side. After acceptance the lane is chosen again and may only
     rise (an officer's control is never lifted by an amendment)."""
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_declarant_side(by, record)
-    _check_transition(record, "amend", expected_revision)
+    record = _for_action(session, declaration_id, by, "amend", expected_revision, may=_require_declarant_side)
     parsed = parse(document)
     problem = _declaring_problem(by, parsed)
     if problem:
@@ -852,9 +866,7 @@ def submit_draft(
 ) -> Declaration:
     """Lodge a draft: the full checks run now, then acceptance as at any lodgement."""
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_declarant_side(by, record)
-    _check_transition(record, "lodge", expected_revision)
+    record = _for_action(session, declaration_id, by, "lodge", expected_revision, may=_require_declarant_side)
     document = _document(session, record)
     _raise_inconsistent(document, policy, at.date())
     changes: dict[str, Any] = {"state": State.LODGED.value, "lodged_at": at}
@@ -885,9 +897,9 @@ def cancel(
     at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_declarant_side(by, record)
-    _check_transition(record, "cancel", expected_revision)
+    record = _for_action(
+        session, declaration_id, by, "cancel", expected_revision, may=_require_declarant_side
+    )
     return _save(
         session,
         record,
@@ -910,9 +922,7 @@ def accept(
     """An officer accepts a lodged declaration (a pre-arrival one when the goods arrive, or any when
     acceptance is not automatic): MRN and lane."""
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_officer(by, record)
-    _check_transition(record, "accept", expected_revision)
+    record = _for_action(session, declaration_id, by, "accept", expected_revision, may=_require_officer)
     fields, happened = _accept_fields(_document(session, record), record.id, policy, by, at)
     return _save(session, record, expected_revision=expected_revision, at=at, happened=happened, **fields)
 
@@ -928,9 +938,9 @@ def request_documents(
     at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_officer(by, record)
-    _check_transition(record, "request_documents", expected_revision)
+    record = _for_action(
+        session, declaration_id, by, "request_documents", expected_revision, may=_require_officer
+    )
     lane = (
         record.lane
         if record.lane and LANE_ORDER[Lane(record.lane)] >= LANE_ORDER[Lane.YELLOW]
@@ -959,9 +969,9 @@ def record_control(
 ) -> Declaration:
     """The result of a control; corrected values become a new version written by the officer."""
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_officer(by, record)
-    _check_transition(record, "record_control", expected_revision)
+    record = _for_action(
+        session, declaration_id, by, "record_control", expected_revision, may=_require_officer
+    )
     if control.outcome == "irregularity" and control.irregularity is None:
         raise Problem(
             422,
@@ -1031,9 +1041,7 @@ def release(
     at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_officer(by, record)
-    _check_transition(record, "release", expected_revision)
+    record = _for_action(session, declaration_id, by, "release", expected_revision, may=_require_officer)
     return _save(
         session,
         record,
@@ -1055,9 +1063,7 @@ def reject(
     at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
-    record = _load(session, declaration_id, by)
-    _require_officer(by, record)
-    _check_transition(record, "reject", expected_revision)
+    record = _for_action(session, declaration_id, by, "reject", expected_revision, may=_require_officer)
     return _save(
         session,
         record,
