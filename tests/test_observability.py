@@ -1,0 +1,31 @@
+"""Logs are JSON lines carrying the request id; the id is echoed to the client."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from customhouse.observability import JsonFormatter
+
+
+def test_every_log_line_of_a_request_carries_its_id(client, tokens):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("customhouse")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        response = client.get(
+            "/api/v1/declarations", headers={"Authorization": "Bearer nope", "X-Request-ID": "req-42"}
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert response.headers["X-Request-ID"] == "req-42"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "customhouse.access"]
+    assert access and access[-1]["request_id"] == "req-42"
+    assert access[-1]["status"] == 401 and access[-1]["route"] == "/api/v1/declarations"
