@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/activate
 
 run: $(VENV)/.installed
 	$(BIN)/customhouse db upgrade
+	$(BIN)/customhouse tariff import --demo --if-empty
 	$(BIN)/customhouse demo seed --if-empty
 	$(BIN)/customhouse demo tokens
 	$(BIN)/customhouse serve

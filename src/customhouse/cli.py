@@ -11,6 +11,7 @@ from customhouse.declarations.cli import app as declarations_app
 from customhouse.declarations.cli import submit
 from customhouse.demo.cli import app as demo_app
 from customhouse.parties.cli import app as parties_app
+from customhouse.tariff.cli import app as tariff_app
 
 app = typer.Typer(help="customhouse: an open-source digital customs platform.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -19,6 +20,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(parties_app, name="parties")
 app.add_typer(declarations_app, name="declarations")
 app.add_typer(demo_app, name="demo")
+app.add_typer(tariff_app, name="tariff")
 app.command()(submit)
 
 

@@ -5,7 +5,16 @@ from customhouse.db import Base
 from customhouse.declarations import models as declaration_models
 from customhouse.events import Event, OutboxEntry
 from customhouse.parties import models as party_models
+from customhouse.tariff import models as tariff_models
 
 metadata = Base.metadata
 
-__all__ = ["Event", "OutboxEntry", "auth_models", "declaration_models", "metadata", "party_models"]
+__all__ = [
+    "Event",
+    "OutboxEntry",
+    "auth_models",
+    "declaration_models",
+    "metadata",
+    "party_models",
+    "tariff_models",
+]

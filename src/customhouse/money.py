@@ -19,12 +19,15 @@ class Rounding(StrEnum):
 
     @property
     def decimal_mode(self) -> str:
-        return {
-            Rounding.HALF_UP: ROUND_HALF_UP,
-            Rounding.HALF_EVEN: ROUND_HALF_EVEN,
-            Rounding.DOWN: ROUND_DOWN,
-            Rounding.UP: ROUND_UP,
-        }[self]
+        return DECIMAL_MODES[self]
+
+
+DECIMAL_MODES = {
+    Rounding.HALF_UP: ROUND_HALF_UP,
+    Rounding.HALF_EVEN: ROUND_HALF_EVEN,
+    Rounding.DOWN: ROUND_DOWN,
+    Rounding.UP: ROUND_UP,
+}
 
 
 @dataclass(frozen=True, slots=True, order=True)

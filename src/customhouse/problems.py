@@ -82,7 +82,8 @@ def json_pointer(location: Iterable[str | int]) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def field_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message as a client should read it."""
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "is required"
@@ -99,9 +100,11 @@ def from_validation_errors(
     for error in errors:
         location = tuple(error["loc"])
         if location[: len(prefix)] == tuple(prefix):
-            field_errors.append(FieldError(_message(error), pointer=json_pointer(location[len(prefix) :])))
+            field_errors.append(
+                FieldError(field_message(error), pointer=json_pointer(location[len(prefix) :]))
+            )
         else:
             field_errors.append(
-                FieldError(_message(error), parameter=str(location[-1]) if location else None)
+                FieldError(field_message(error), parameter=str(location[-1]) if location else None)
             )
     return Problem(422, "validation", f"{len(field_errors)} field(s) are not valid", field_errors)

@@ -1,0 +1,233 @@
+"""Tariff operations: replace the tariff in force, load it, allocate quota volume, assess an item.
+
+Service functions never commit (the CLI does), so a failed import leaves the previous tariff in force.
+
+Quota allocation is first come first served and atomic: `UPDATE ... SET balance = balance - :q WHERE
+id = :id AND balance >= :q`. When the balance is smaller than the request, the request takes what is
+left (partial allocation) with a compare-and-swap `UPDATE ... SET balance = 0 WHERE balance = :seen`,
+retried while other lodgements move the balance; the item is then split pro rata between the in-quota
+rate and the duty otherwise due. The balance never goes below zero (also a CHECK constraint).
+
+On re-import, a quota keeps what was already drawn on it: its new balance is the new volume minus
+the volume used so far (never below zero), so replacing the tariff mid-period grants nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from customhouse import events
+from customhouse.db import table, utcnow
+from customhouse.money import Rounding
+from customhouse.tariff import schemas
+from customhouse.tariff.models import TariffGroup, TariffImport, TariffMeasure, TariffQuota
+from customhouse.tariff.selection import (
+    Assessment,
+    Goods,
+    Group,
+    Measure,
+    Quota,
+    Role,
+    Tariff,
+    assess,
+    quota_request,
+)
+from customhouse.tariff.selection import (
+    select as select_measures,
+)
+
+MILLI = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    name: str
+    measures: int
+    groups: int
+    quotas: int
+    sha256: str
+
+
+def to_milli(quantity: Decimal) -> int:
+    return int((quantity * MILLI).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def replace_tariff(session: Session, *, text: str, source: str, by: str) -> ImportReport:
+    """Validate the whole file, then replace the tariff in force with it (the caller commits)."""
+    parsed = schemas.parse(text, file=source)
+    used = {
+        row.id: row.volume_milli - row.balance_milli
+        for row in session.execute(
+            select(TariffQuota.id, TariffQuota.volume_milli, TariffQuota.balance_milli)
+        )
+    }
+    session.execute(delete(TariffMeasure))
+    session.execute(delete(TariffGroup))
+    session.execute(delete(TariffQuota))
+    if parsed.groups:
+        session.execute(
+            insert(table(TariffGroup)),
+            [{"id": g.id, "kind": g.kind, "name": g.name, "countries": g.countries} for g in parsed.groups],
+        )
+    if parsed.quotas:
+        session.execute(
+            insert(table(TariffQuota)),
+            [_quota_row(quota, used.get(quota.id, 0)) for quota in parsed.quotas],
+        )
+    rows: list[dict[str, object]] = []
+    for line in parsed.lines:
+        prefix = "" if line.hs == "*" else line.hs
+        for record in line.measures:
+            rows.append(_measure_row(record, prefix, len(rows)))
+    session.execute(insert(table(TariffMeasure)), rows)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    at = utcnow()
+    session.add(
+        TariffImport(
+            name=parsed.name,
+            country=parsed.country,
+            currency=parsed.currency,
+            rounding=str(parsed.rounding),
+            places=parsed.places,
+            source=source,
+            sha256=digest,
+            measures=len(rows),
+            imported_at=at,
+            imported_by=by,
+        )
+    )
+    events.record(
+        session,
+        [
+            events.DomainEvent(
+                type="tariff.imported",
+                aggregate_type="tariff",
+                aggregate_id=parsed.country,
+                actor=by,
+                data={"name": parsed.name, "source": source, "sha256": digest, "measures": len(rows)},
+                occurred_at=at,
+            )
+        ],
+    )
+    session.flush()
+    return ImportReport(parsed.name, len(rows), len(parsed.groups), len(parsed.quotas), digest)
+
+
+def _quota_row(quota: schemas.QuotaRecord, used_milli: int) -> dict[str, object]:
+    volume = to_milli(quota.volume)
+    return {
+        "id": quota.id,
+        "description": quota.description,
+        "unit": quota.unit,
+        "volume_milli": volume,
+        "balance_milli": max(volume - used_milli, 0),
+        "valid_from": quota.valid_from,
+        "valid_to": quota.valid_to,
+    }
+
+
+def _measure_row(record: schemas.MeasureRecord, prefix: str, position: int) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "position": position,
+        "hs": prefix,
+        "role": str(record.type),
+        "duty": schemas.duty_record(record.duty()),
+        "valid_from": record.valid_from,
+        "valid_to": record.valid_to,
+        "origins": sorted(record.origins),
+        "excluded_origins": sorted(record.excluded_origins),
+        "group_id": record.group,
+        "exporter": record.exporter,
+        "quota_id": record.quota,
+    }
+
+
+def is_empty(session: Session) -> bool:
+    return session.scalar(select(func.count()).select_from(TariffImport)) == 0
+
+
+def current(session: Session) -> Tariff | None:
+    """The tariff in force, in memory, or None before the first import."""
+    header = session.scalars(select(TariffImport).order_by(TariffImport.id.desc()).limit(1)).first()
+    if header is None:
+        return None
+    lines: dict[str, list[Measure]] = {}
+    for row in session.scalars(select(TariffMeasure).order_by(TariffMeasure.position)):
+        lines.setdefault(row.hs, []).append(
+            Measure(
+                id=row.id,
+                role=Role(row.role),
+                hs=row.hs,
+                duty=schemas.duty_from_record(row.duty),
+                valid_from=row.valid_from,
+                valid_to=row.valid_to,
+                origins=frozenset(row.origins),
+                excluded_origins=frozenset(row.excluded_origins),
+                group=row.group_id,
+                exporter=row.exporter,
+                quota=row.quota_id,
+            )
+        )
+    groups = {
+        g.id: Group(g.id, g.kind, g.name, frozenset(g.countries))
+        for g in session.scalars(select(TariffGroup))
+    }
+    quotas = {
+        q.id: Quota(q.id, Decimal(q.volume_milli) / MILLI, q.unit, q.valid_from, q.valid_to, q.description)
+        for q in session.scalars(select(TariffQuota))
+    }
+    return Tariff(
+        header.name, header.currency, Rounding(header.rounding), header.places, groups, quotas, lines
+    )
+
+
+def balance(session: Session, *, quota_id: str) -> Decimal:
+    milli = session.scalar(select(TariffQuota.balance_milli).where(TariffQuota.id == quota_id))
+    if milli is None:
+        raise KeyError(quota_id)
+    return Decimal(milli) / MILLI
+
+
+def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) -> Decimal:
+    """Draw `quantity` (in the quota's unit) from the quota, first come first served: all of it when the
+    balance allows, else what is left; returns the quantity granted (0 outside the quota's period)."""
+    wanted = to_milli(quantity)
+    if wanted <= 0:
+        return Decimal(0)
+    quotas = table(TariffQuota)
+    in_period = (quotas.c.id == quota_id) & (quotas.c.valid_from <= on) & (quotas.c.valid_to >= on)
+    full = session.execute(
+        update(quotas)
+        .where(in_period & (quotas.c.balance_milli >= wanted))
+        .values(balance_milli=quotas.c.balance_milli - wanted)
+    )
+    if full.rowcount == 1:  # type: ignore[attr-defined]
+        return Decimal(wanted) / MILLI
+    while True:
+        seen = session.scalar(select(quotas.c.balance_milli).where(in_period))
+        if not seen or seen <= 0:
+            return Decimal(0)
+        taken = session.execute(
+            update(quotas).where(in_period & (quotas.c.balance_milli == seen)).values(balance_milli=0)
+        )
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            return Decimal(int(seen)) / MILLI
+
+
+def assess_item(session: Session, *, tariff: Tariff, goods: Goods, on: date) -> Assessment:
+    """Assess one goods item, drawing on a tariff quota when its in-quota rate is lower."""
+    selection = select_measures(tariff, goods=goods, on=on)
+    granted: dict[str, Decimal] = {}
+    request = quota_request(tariff, selection, goods)
+    if request is not None:
+        measure, wanted = request
+        quota_id = measure.quota or ""
+        granted[quota_id] = allocate(session, quota_id=quota_id, quantity=wanted, on=on)
+    return assess(tariff, goods=goods, on=on, granted=granted, selection=selection)
