@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from customhouse import __version__, ops
+from customhouse.advisory import api as advisory_api
 from customhouse.config import Settings, get_settings
 from customhouse.db import make_engine, make_session_factory
 from customhouse.declarations import api as declarations_api
@@ -121,6 +122,7 @@ def create_app(
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(Exception, _on_crash)
     app.include_router(declarations_api.router)
+    app.include_router(advisory_api.router)
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

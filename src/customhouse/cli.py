@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from customhouse.advisory.cli import app as advisory_app
 from customhouse.auth.cli import app as users_app
 from customhouse.config import get_settings
 from customhouse.db import make_engine, upgrade
@@ -21,6 +22,7 @@ app.add_typer(parties_app, name="parties")
 app.add_typer(declarations_app, name="declarations")
 app.add_typer(demo_app, name="demo")
 app.add_typer(tariff_app, name="tariff")
+app.add_typer(advisory_app, name="advisory")
 app.command()(submit)
 
 
