@@ -77,14 +77,14 @@ def import_tariff(
 def show(
     hs: str = typer.Argument(..., help="the commodity code: 6 to 10 digits"),
     origin: str = typer.Option(..., "--origin", help="ISO 3166 country of origin, e.g. CN"),
-    on: str = typer.Option(date.today().isoformat(), "--date", help="the date of law, YYYY-MM-DD"),
+    on: str | None = typer.Option(None, "--date", help="the date of law, YYYY-MM-DD; default today"),
     preference: bool = typer.Option(False, "--preference", help="the item claims a preference"),
     without_proof: bool = typer.Option(False, "--without-proof", help="claimed, but no proof of origin"),
     exporter: str | None = typer.Option(None, help="the exporter's name (anti-dumping by exporter)"),
 ) -> None:
     """Every measure that could apply to HS from ORIGIN on DATE, and why it does or does not."""
     try:
-        when = date.fromisoformat(on)
+        when = date.fromisoformat(on) if on else date.today()
     except ValueError:
         errors.print(f"--date {on!r} is not a date: YYYY-MM-DD")
         raise typer.Exit(2) from None
