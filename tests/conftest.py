@@ -98,8 +98,8 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(database_url="sqlite://", country="KR", national_currency="KRW")
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url="sqlite://", country="KR", national_currency="KRW", var_dir=tmp_path / "var")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from customhouse.db import Base
 from customhouse.declarations import models as declaration_models
 from customhouse.events import Event, OutboxEntry
 from customhouse.parties import models as party_models
+from customhouse.payments import models as payment_models
 from customhouse.tariff import models as tariff_models
 
 metadata = Base.metadata
@@ -16,5 +17,6 @@ __all__ = [
     "declaration_models",
     "metadata",
     "party_models",
+    "payment_models",
     "tariff_models",
 ]

@@ -21,7 +21,8 @@ TYPES: dict[str, str] = {
     "forbidden": "The token is valid but its roles, party or offices do not allow this action.",
     "not-found": "No such resource, or none that this token may see.",
     "conflict": "The request conflicts with the resource as it is now: a stale revision (refetch and retry "
-    "with the current ETag), or an LRN already used by this declarant with different content.",
+    "with the current ETag), an LRN already used by this declarant with different content, an "
+    "Idempotency-Key already used for a different request, or a guarantee balance too low.",
     "invalid-state": "The declaration is not in a state that allows this action.",
     "precondition-required": "State-changing requests must send `If-Match` with the declaration's ETag.",
     "too-large": "The request carries more than this endpoint accepts at once.",
