@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from customhouse.app import create_app
 from customhouse.cli import app
 from customhouse.config import Settings, get_settings
 from tests.factories import TRADER, declaration
+from tests.helpers import free_port
 
 runner = CliRunner()
 
@@ -52,12 +52,6 @@ def test_administrator_sets_up_parties_and_users(database):
     assert code == 2 and "exists already" in output
     code, output = invoke("users", "create", "--name", "o", "--role", "officer")
     assert code == 2 and "at least one office" in output
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_trader_submits_files_and_reads_them_back(database, tmp_path):

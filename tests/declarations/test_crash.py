@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion, GoodsItemRecord
 from customhouse.events import Event, OutboxEntry
 from tests import factories
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +53,6 @@ def _seed() -> int:
 
 
 # ---------------------------------------------------------------- the server in a subprocess
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _command(port: int) -> list[str]:
@@ -76,7 +71,7 @@ class Server:
     database_url: str
     workdir: Path
     batch_size: int = 500
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 

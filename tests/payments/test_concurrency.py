@@ -18,8 +18,8 @@ from customhouse.payments.models import Security
 from customhouse.payments.schemas import NewGuarantee, NewSecurity
 from customhouse.problems import Problem
 from tests.factories import TRADER
+from tests.helpers import own_connections
 from tests.payments.helpers import OFFICER_P, SUPERVISOR_P, TRADER_P
-from tests.tariff.test_service import own_connections
 
 D = Decimal
 

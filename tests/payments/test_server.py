@@ -18,8 +18,8 @@ from customhouse.payments import api, receipts
 from tests import factories
 from tests.conftest import bearer
 from tests.factories import TRADER
+from tests.helpers import free_port
 from tests.payments.helpers import DECLARATION
-from tests.test_cli import free_port
 
 
 def test_pay_through_the_demo_gateway_on_a_running_server(tmp_path: Path):

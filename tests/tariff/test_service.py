@@ -8,15 +8,15 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
-from customhouse.db import make_engine, make_session_factory, writing
+from customhouse.db import make_session_factory, writing
 from customhouse.events import Event
 from customhouse.money import Money
 from customhouse.tariff import schemas, service
 from customhouse.tariff.schemas import TariffFileError
 from customhouse.tariff.selection import Goods
+from tests.helpers import own_connections
 from tests.tariff.conftest import DEMO_TEXT, SMALL
 
 ON = date(2026, 6, 1)
@@ -81,16 +81,6 @@ def test_assessment_draws_on_the_quota_and_splits_the_last_item(session):
         ("MFN-04", 60000),
     ]
     assert service.balance(session, quota_id="Q1") == D(0)
-
-
-def own_connections(engine: Engine) -> Engine:
-    """An engine on the same database that opens a new connection for every checkout."""
-    url = engine.url.render_as_string(hide_password=False)
-    if engine.dialect.name == "sqlite":
-        return make_engine(url, poolclass=NullPool)
-    with engine.connect() as connection:
-        path = connection.exec_driver_sql("SHOW search_path").scalar()
-    return make_engine(url, poolclass=NullPool, connect_args={"options": f"-csearch_path={path}"})
 
 
 @pytest.mark.parametrize(("volume", "expected_balance"), [("1000", D(0)), ("10000", D(8500))])

@@ -11,19 +11,15 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse.advisory import service
 from customhouse.advisory.schemas import Amount, LandedCost, LandedCostRequest
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, migrations_current
+from customhouse.console import console, errors, local_sessions
 from customhouse.problems import Problem, from_validation_errors
 
 app = typer.Typer(help="Traders' advisory: estimates with no declaration needed.", no_args_is_help=True)
-console = Console() if Console().is_terminal else Console(width=160)  # piped: no wrapping at 80
-errors = Console(stderr=True)
 
 OPTIONS = {
     "/invoice_currency": "--currency",
@@ -46,16 +42,6 @@ OPTIONS = {
 @app.callback()
 def advisory() -> None:
     """Traders' advisory: estimates with no declaration needed (a group even with one command)."""
-
-
-def _factory() -> sessionmaker[Session]:
-    engine = make_engine(get_settings().database_url)
-    if not migrations_current(engine):
-        errors.print(
-            "[red]the database is not at the newest migration:[/red] run `customhouse db upgrade` first"
-        )
-        raise typer.Exit(1)
-    return make_session_factory(engine)
 
 
 def _fail(problem: Problem) -> typer.Exit:
@@ -160,7 +146,7 @@ def landed_cost(
         raise _fail(from_validation_errors(error.errors())) from None
     settings = get_settings()
     try:
-        with _factory()() as session:
+        with local_sessions()() as session:
             estimate = service.estimate(session, request=request, country=settings.country)
     except Problem as problem:
         raise _fail(problem) from None

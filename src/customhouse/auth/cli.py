@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from customhouse.auth.service import InvalidUser, Role, create_user
-from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, writing
+from customhouse.console import local_sessions
+from customhouse.db import writing
 
 app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ def create(
     office: list[str] = typer.Option([], help="office code an officer works at; repeatable"),
 ) -> None:
     """Create a user and print its API token (shown once: only its hash is stored)."""
-    sessions = make_session_factory(make_engine(get_settings().database_url))
+    sessions = local_sessions()
     try:
         with writing(sessions) as session:
             token = create_user(session, name=name, roles=role, party_id=party, offices=office)

@@ -6,18 +6,13 @@ from datetime import date
 
 import typer
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, writing
+from customhouse.console import local_sessions
+from customhouse.db import writing
 from customhouse.declarations.schemas import CountryCode, PartyId
 from customhouse.parties import service
 
 app = typer.Typer(help="Registered traders and brokers.", no_args_is_help=True)
-
-
-def _sessions() -> sessionmaker[Session]:
-    return make_session_factory(make_engine(get_settings().database_url))
 
 
 @app.command("add")
@@ -34,7 +29,7 @@ def add(
     try:
         TypeAdapter(PartyId).validate_python(party_id)
         TypeAdapter(CountryCode).validate_python(country)
-        with writing(_sessions()) as session:
+        with writing(local_sessions()) as session:
             service.register(
                 session,
                 id=party_id,
@@ -61,7 +56,7 @@ def mandate(
 ) -> None:
     """Record that BROKER may declare for CLIENT."""
     try:
-        with writing(_sessions()) as session:
+        with writing(local_sessions()) as session:
             service.grant_mandate(
                 session,
                 representative_id=broker,

@@ -7,34 +7,20 @@ send again the demo gateway's callbacks that did not arrive.
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, migrations_current
+from customhouse.console import console, local_sessions
 from customhouse.payments import service
 from customhouse.payments.demo import DemoGateway
 
 app = typer.Typer(help="Payments: reconciliation with the gateway.", no_args_is_help=True)
-console = Console() if Console().is_terminal else Console(width=160)
-errors = Console(stderr=True)
-
-
-def _factory() -> sessionmaker[Session]:
-    engine = make_engine(get_settings().database_url)
-    if not migrations_current(engine):
-        errors.print(
-            "[red]the database is not at the newest migration:[/red] run `customhouse db upgrade` first"
-        )
-        raise typer.Exit(1)
-    return make_session_factory(engine)
 
 
 @app.command()
 def reconcile() -> None:
     """List every payment on which the gateway's records and the payment orders disagree."""
-    sessions = _factory()
+    sessions = local_sessions()
     gateway = DemoGateway.from_settings(get_settings())
     with sessions() as session:
         found = service.reconcile(session, gateway=gateway)
@@ -58,7 +44,7 @@ def reconcile() -> None:
 @app.command()
 def redeliver() -> None:
     """Send again the demo gateway's callbacks that the webhook has not acknowledged (the server must run)."""
-    sessions = _factory()
+    sessions = local_sessions()
     gateway = DemoGateway.from_settings(get_settings())
     with sessions() as session:
         references = gateway.undelivered(session)

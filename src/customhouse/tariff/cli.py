@@ -12,12 +12,10 @@ from importlib.resources import files
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, migrations_current, writing
+from customhouse.console import console, errors, local_sessions
+from customhouse.db import writing
 from customhouse.money import Money
 from customhouse.reference import codes
 from customhouse.tariff import service
@@ -25,19 +23,7 @@ from customhouse.tariff.schemas import TariffFileError, duty_text
 from customhouse.tariff.selection import LABELS, Goods, select
 
 app = typer.Typer(help="The tariff in force: import it from a file, show what applies.", no_args_is_help=True)
-console = Console() if Console().is_terminal else Console(width=160)  # piped: no wrapping at 80
-errors = Console(stderr=True)
 DEMO = "demo-tariff.yaml"
-
-
-def _factory() -> sessionmaker[Session]:
-    engine = make_engine(get_settings().database_url)
-    if not migrations_current(engine):
-        errors.print(
-            "[red]the database is not at the newest migration:[/red] run `customhouse db upgrade` first"
-        )
-        raise typer.Exit(1)
-    return make_session_factory(engine)
 
 
 @app.command("import")
@@ -55,7 +41,7 @@ def import_tariff(
         text, source = files("customhouse.tariff").joinpath("data", DEMO).read_text(encoding="utf-8"), DEMO
     else:
         text, source = file.read_text(encoding="utf-8"), str(file)
-    sessions = _factory()
+    sessions = local_sessions()
     try:
         with writing(sessions) as session:
             if if_empty and not service.is_empty(session):
@@ -91,7 +77,7 @@ def show(
     if not (hs.isdigit() and 6 <= len(hs) <= 10) or origin not in codes.countries():
         errors.print("HS is 6 to 10 digits and --origin an ISO 3166 alpha-2 code, e.g. 7208 51 -> 720851, CN")
         raise typer.Exit(2)
-    with _factory()() as session:
+    with local_sessions()() as session:
         tariff = service.current(session)
     if tariff is None:
         errors.print("no tariff in force: run `customhouse tariff import FILE` (or --demo)")
