@@ -23,6 +23,9 @@ def test_no_floats_no_mixed_currencies():
         Money(1.5, "USD")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cannot combine"):
         Money(Decimal(1), "USD") + Money(Decimal(1), "EUR")
+    with pytest.raises(ValueError, match="cannot combine"):
+        assert Money(Decimal(5), "USD") > Money(Decimal(1), "KRW")
+    assert Money(Decimal(5), "USD") > Money(Decimal(1), "USD")
 
 
 @given(a=amounts, b=amounts)

@@ -30,7 +30,7 @@ DECIMAL_MODES = {
 }
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal
     currency: str
@@ -55,6 +55,23 @@ class Money:
 
     def __mul__(self, factor: Decimal | int) -> Money:
         return Money(self.amount * factor, self.currency)
+
+    # Ordering only within one currency (a dataclass's order=True would compare across currencies).
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
 
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)

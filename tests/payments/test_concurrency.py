@@ -82,7 +82,7 @@ def test_fifty_concurrent_securities_never_overdraw(committing_engine, limit, ex
             failures.append(error)
 
     barrier = threading.Barrier(50)
-    twice = (secured * 2)[:50]  # each security released by two threads at once where there are enough
+    twice = secured[:25] * 2  # 25 securities, each released by two threads at once
     threads = [threading.Thread(target=release, args=(security_id,)) for security_id in twice]
     for thread in threads:
         thread.start()

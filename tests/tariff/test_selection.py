@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customhouse.money import Money
-from customhouse.tariff.selection import Goods, Role, assess, select
+from customhouse.money import Money, Rounding
+from customhouse.tariff.measures import AdValorem
+from customhouse.tariff.selection import Goods, Measure, Role, Tariff, assess, select
 
 ON = date(2026, 6, 1)
 
@@ -115,6 +116,12 @@ def test_quota_in_full_and_split_when_partly_granted(demo):
         ("TQ-0402", 80_000),
         ("MFN-0402", 1_056_000),
     ]
+    # A mass finer than the quota's thousandths is granted in full: no stray third-country line.
+    fine = goods("040210", "NZ", "1000000", net_mass=D("1234.5674"))
+    assert set(amounts(assess(demo, goods=fine, on=ON, granted={"Q-0402": D("1234.567")}))) == {
+        "TQ-0402",
+        "VAT",
+    }
 
 
 def test_selection_says_why_for_every_measure(demo):
@@ -157,3 +164,43 @@ def test_lines_are_never_negative_and_sum_to_the_total(
     result = assess(demo, goods=item, on=ON, granted={"Q-0402": granted})
     assert all(line.amount.amount >= 0 for line in result.lines)
     assert sum(line.amount.amount for line in result.lines) == result.total.amount
+
+
+def _small_tariff(*measures: Measure) -> Tariff:
+    lines: dict[str, list[Measure]] = {}
+    for measure in measures:
+        lines.setdefault(measure.hs, []).append(measure)
+    return Tariff(
+        name="t", currency="KRW", rounding=Rounding.HALF_UP, places=0, groups={}, quotas={}, lines=lines
+    )
+
+
+def _measure(id: str, role: Role, hs: str, percent: str, **fields) -> Measure:
+    return Measure(id=id, role=role, hs=hs, duty=AdValorem(D(percent)), valid_from=date(2020, 1, 1), **fields)
+
+
+def test_a_longer_line_for_other_origins_does_not_hide_a_shorter_one_for_this_origin():
+    tariff = _small_tariff(
+        _measure("MFN-72", Role.THIRD_COUNTRY, "72", "8"),
+        _measure("MFN-US", Role.THIRD_COUNTRY, "72085100", "0", origins=frozenset({"US"})),
+        _measure("AD-VN", Role.ANTI_DUMPING, "720851", "20", origins=frozenset({"VN"})),
+        _measure("AD-CN", Role.ANTI_DUMPING, "7208510010", "30", origins=frozenset({"CN"})),
+    )
+    from_vietnam = amounts(assess(tariff, goods=goods("7208510010", "VN", "1000000"), on=ON))
+    assert from_vietnam == {"MFN-72": 80_000, "AD-VN": 200_000}
+    from_us = amounts(assess(tariff, goods=goods("7208510010", "US", "1000000"), on=ON))
+    assert from_us == {"MFN-US": 0}
+
+
+def test_a_named_exporter_on_a_longer_line_does_not_hide_the_rate_for_all_others():
+    tariff = _small_tariff(
+        _measure("MFN-72", Role.THIRD_COUNTRY, "72", "0"),
+        _measure("AD-ALL", Role.ANTI_DUMPING, "720851", "25", origins=frozenset({"CN"})),
+        _measure(
+            "AD-BAO", Role.ANTI_DUMPING, "7208510010", "5", origins=frozenset({"CN"}), exporter="Bao Steel"
+        ),
+    )
+    named = assess(tariff, goods=goods("7208510010", "CN", "1000000", exporter="bao  steel"), on=ON)
+    other = assess(tariff, goods=goods("7208510010", "CN", "1000000", exporter="Other Mill"), on=ON)
+    assert amounts(named) == {"MFN-72": 0, "AD-BAO": 50_000}
+    assert amounts(other) == {"MFN-72": 0, "AD-ALL": 250_000}

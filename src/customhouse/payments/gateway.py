@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,6 +90,9 @@ def _mac(secret: bytes, body: bytes, timestamp: int) -> str:
     return hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def verify_signature(
     secret: bytes, *, header: str | None, body: bytes, now: float, tolerance: int = TOLERANCE_SECONDS
 ) -> None:
@@ -101,14 +105,14 @@ def verify_signature(
         name, _, value = part.strip().partition("=")
         if name == "t" and value.isdigit():
             timestamp = int(value)
-        elif name == "v1":
+        elif name == "v1" and HEX_DIGEST.fullmatch(value):  # anything else cannot match; compare bytes only
             candidates.append(value)
     if timestamp is None or not candidates:
         raise InvalidCallback(f"the {SIGNATURE_HEADER} header must read t=<unix time>,v1=<hex>")
     if abs(now - timestamp) > tolerance:
         raise InvalidCallback(f"the signature's timestamp is more than {tolerance} s away from now")
     expected = _mac(secret, body, timestamp)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in candidates):
         raise InvalidCallback("the signature does not match the body")
 
 
@@ -136,13 +140,19 @@ def parse_callback(body: bytes) -> Callback:
         status = data["status"]
         if status not in (SUCCEEDED, FAILED):
             raise ValueError(f"unknown status {status!r}")
+        occurred_at = datetime.fromisoformat(data["occurred_at"])
+        if occurred_at.tzinfo is None:
+            raise ValueError("occurred_at needs a UTC offset")
+        payer = data.get("payer")
+        if payer is not None and not isinstance(payer, str):
+            raise ValueError("payer must be a string")
         return Callback(
             event_id=str(data["id"]),
             reference=str(data["reference"]),
             status=status,
             amount=Money(Decimal(str(data["amount"])), str(data["currency"])),
-            payer=data.get("payer"),
-            occurred_at=datetime.fromisoformat(data["occurred_at"]),
+            payer=payer,
+            occurred_at=occurred_at,
             body=data,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, InvalidOperation) as error:

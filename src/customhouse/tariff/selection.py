@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -59,6 +59,9 @@ LABELS = {
 TAXES = {role: "customs" if role in CUSTOMS_ROLES else str(role) for role in Role}
 
 
+QUOTA_STEP = Decimal("0.001")  # quota balances are kept in thousandths of their unit
+
+
 def tax_of(role: Role) -> str:
     return TAXES[role]
 
@@ -85,7 +88,8 @@ class Measure:
         return self.valid_from <= on and (self.valid_to is None or on <= self.valid_to)
 
     def slot(self) -> tuple[str, str]:
-        return (str(self.role), self.group or self.quota or "")
+        """Measures of one slot replace each other by HS prefix length; a named exporter has its own."""
+        return (str(self.role), self.group or self.quota or self.exporter or "")
 
     @property
     def line(self) -> str:
@@ -119,21 +123,25 @@ class Tariff:
     groups: dict[str, Group]
     quotas: dict[str, Quota]
     lines: dict[str, list[Measure]]  # prefix -> its measures
-    _cache: dict[tuple[str, date], list[Measure]] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, date, str], list[Measure]] = field(default_factory=dict, repr=False)
 
-    def candidates(self, hs_code: str, on: date) -> list[Measure]:
-        """Per slot, the measures in force on the longest prefix of `hs_code` that has one (cached)."""
-        key = (hs_code, on)
+    def candidates(self, hs_code: str, on: date, origin: str) -> list[Measure]:
+        """Per slot, the measures in force for `origin` on the longest prefix of `hs_code` that has one,
+        and the measures of the lines passed on the way that do not cover the origin (cached)."""
+        key = (hs_code, on, origin)
         found = self._cache.get(key)
         if found is None:
             found, filled = [], set()
             for length in (10, 8, 6, 4, 2, 0):
                 if length > len(hs_code):
                     continue
-                here = [m for m in self.lines.get(hs_code[:length], ()) if m.in_force(on)]
-                slots = {m.slot() for m in here}
-                found += [m for m in here if m.slot() not in filled]
-                filled |= slots
+                here = [
+                    m
+                    for m in self.lines.get(hs_code[:length], ())
+                    if m.in_force(on) and m.slot() not in filled
+                ]
+                found += here
+                filled |= {m.slot() for m in here if _covers(m, origin)}
             if len(self._cache) >= 200_000:  # bounded: a long-running server sees many dates
                 self._cache.clear()
             self._cache[key] = found
@@ -185,7 +193,7 @@ def select(tariff: Tariff, *, goods: Goods, on: date) -> Selection:
     """The measures that may apply to `goods` on `on`, each with the reason it does or does not."""
     chosen = Selection()
     dumping: dict[Role, list[Measure]] = {}
-    for measure in tariff.candidates(goods.hs_code, on):
+    for measure in tariff.candidates(goods.hs_code, on, goods.origin):
         if not _covers(measure, goods.origin):
             chosen.note(measure, False, f"not for origin {goods.origin}")
         elif measure.role is Role.THIRD_COUNTRY:
@@ -313,7 +321,11 @@ def assess(
     request = quota_request(tariff, chosen, goods) if granted and chosen.quotas else None
     if request is not None and granted:
         measure, wanted = request
-        share = min(granted.get(measure.quota or "", Decimal(0)), wanted) / wanted if wanted else Decimal(0)
+        got = granted.get(measure.quota or "", Decimal(0))
+        if got >= wanted.quantize(QUOTA_STEP, rounding=ROUND_HALF_UP):  # quotas count in thousandths
+            share = Decimal(1) if wanted else Decimal(0)
+        else:
+            share = got / wanted
         if share > 0:
             line(measure, basis if share == 1 else basis.scaled(share))
             notes.append(f"quota {measure.quota}: {number(share * 100)}% of the goods in quota")

@@ -214,11 +214,14 @@ def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) ->
         seen = session.scalar(select(quotas.c.balance_milli).where(in_period))
         if not seen or seen <= 0:
             return Decimal(0)
+        take = min(int(seen), wanted)  # a re-import may have raised the balance since the first try
         taken = session.execute(
-            update(quotas).where(in_period & (quotas.c.balance_milli == seen)).values(balance_milli=0)
+            update(quotas)
+            .where(in_period & (quotas.c.balance_milli == seen))
+            .values(balance_milli=int(seen) - take)
         )
         if taken.rowcount == 1:  # type: ignore[attr-defined]
-            return Decimal(int(seen)) / MILLI
+            return Decimal(take) / MILLI
 
 
 def assess_item(session: Session, *, tariff: Tariff, goods: Goods, on: date) -> Assessment:
