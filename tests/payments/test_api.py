@@ -139,8 +139,9 @@ def signed_callback(
         lambda body, hdrs: (body, {}),
         lambda body, hdrs: (body.replace(b"Mallory", b"Mallorz"), hdrs),
         lambda body, hdrs: (body, {SIGNATURE_HEADER: "t=1,v1=00"}),
+        lambda body, hdrs: (body, {SIGNATURE_HEADER: f"t={int(time.time())},v1=\xe9".encode("latin-1")}),
     ],
-    ids=["unsigned", "changed-body", "garbage-signature"],
+    ids=["unsigned", "changed-body", "garbage-signature", "non-ascii-signature"],
 )
 def test_a_callback_not_signed_by_the_gateway_is_refused_and_changes_nothing(
     client, tokens, sessions, tamper

@@ -200,7 +200,9 @@ def get_order(session: Session, *, order_id: uuid.UUID, by: Principal) -> schema
 
 
 def _for_action(session: Session, order_id: uuid.UUID, by: Principal) -> PaymentOrder:
+    """The order to act on, locked (PostgreSQL) so that two payment starts cannot both open one."""
     record = _load(session, order_id, by)
+    session.refresh(record, with_for_update=True)
     if not _acts_for(session, by, record.party_id):
         raise Problem(403, "forbidden", "only the party that owes the amount (or its broker) may do this")
     return record
