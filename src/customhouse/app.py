@@ -23,7 +23,6 @@ from customhouse.declarations.selectivity import LaneSelector, RequiredDocuments
 from customhouse.declarations.service import Policy
 from customhouse.events import Dispatcher, DomainEvent
 from customhouse.observability import Metrics, RequestContext
-from customhouse.payments import api as payments_api
 from customhouse.problems import MEDIA_TYPE, Problem, from_validation_errors
 
 log = logging.getLogger(__name__)
@@ -124,7 +123,6 @@ def create_app(
     app.add_exception_handler(Exception, _on_crash)
     app.include_router(declarations_api.router)
     app.include_router(advisory_api.router)
-    payments_api.install(app, settings)
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app
