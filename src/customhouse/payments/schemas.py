@@ -3,38 +3,16 @@ they get back. Amounts are decimal strings (never floats) with an ISO 4217 curre
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from customhouse.reference import codes
+from customhouse.declarations.schemas import CurrencyCode, PartyId
 
-
-def _currency(value: str) -> str:
-    if value not in codes.currencies():
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code, e.g. 'KRW'")
-    return value
-
-
-PARTY_ID = re.compile(r"[A-Z]{2}[A-Z0-9]{1,15}")  # the declarations' rule for party ids
-
-
-def _party(value: str) -> str:
-    if not PARTY_ID.fullmatch(value) or value[:2] not in codes.countries():
-        raise ValueError(
-            f"{value!r} is not a party id: an ISO 3166 country code followed by up to 15 capital letters "
-            "or digits (EORI-like), e.g. 'KR1234567890'"
-        )
-    return value
-
-
-CurrencyCode = Annotated[str, AfterValidator(_currency)]
-PartyId = Annotated[str, AfterValidator(_party)]
 # Up to three decimal places (every ISO 4217 currency in use), never a float: "1500.00".
 Amount = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
 AssessmentVersion = Annotated[int, Field(ge=1)]
