@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -55,7 +54,7 @@ def _acts_for(session: Session, by: Principal, party_id: str) -> bool:
     if by.has(Role.TRADER) and by.party_id == party_id:
         return True
     return by.has(Role.BROKER) and bool(
-        parties.mandated_pairs(session, [(by.party_id, party_id)], date.today())
+        parties.mandated_pairs(session, [(by.party_id, party_id)], utcnow().date())
     )
 
 

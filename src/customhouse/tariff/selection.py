@@ -123,7 +123,9 @@ class Tariff:
     groups: dict[str, Group]
     quotas: dict[str, Quota]
     lines: dict[str, list[Measure]]  # prefix -> its measures
-    _cache: dict[tuple[str, date, str], list[Measure]] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, date, str], list[Measure]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def candidates(self, hs_code: str, on: date, origin: str) -> list[Measure]:
         """Per slot, the measures in force for `origin` on the longest prefix of `hs_code` that has one,

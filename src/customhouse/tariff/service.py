@@ -153,11 +153,17 @@ def is_empty(session: Session) -> bool:
     return session.scalar(select(func.count()).select_from(TariffImport)) == 0
 
 
+_loaded: dict[str, Tariff] = {}  # by the SHA-256 of the imported file: the same file, the same tariff
+
+
 def current(session: Session) -> Tariff | None:
-    """The tariff in force, in memory, or None before the first import."""
+    """The tariff in force, in memory, or None before the first import. Built from the database once
+    per imported file, not on every call: the public landed-cost estimate asks for it per request."""
     header = session.scalars(select(TariffImport).order_by(TariffImport.id.desc()).limit(1)).first()
     if header is None:
         return None
+    if (cached := _loaded.get(header.sha256)) is not None:
+        return cached
     lines: dict[str, list[Measure]] = {}
     for row in session.scalars(select(TariffMeasure).order_by(TariffMeasure.position)):
         lines.setdefault(row.hs, []).append(
@@ -183,9 +189,13 @@ def current(session: Session) -> Tariff | None:
         q.id: Quota(q.id, Decimal(q.volume_milli) / MILLI, q.unit, q.valid_from, q.valid_to, q.description)
         for q in session.scalars(select(TariffQuota))
     }
-    return Tariff(
+    tariff = Tariff(
         header.name, header.currency, Rounding(header.rounding), header.places, groups, quotas, lines
     )
+    if len(_loaded) >= 8:
+        _loaded.clear()
+    _loaded[header.sha256] = tariff
+    return tariff
 
 
 def balance(session: Session, *, quota_id: str) -> Decimal:
