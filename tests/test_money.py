@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from customhouse.money import Money, Rounding
+from customhouse.money import Money, Rounding, from_thousandths, to_thousandths
 
 amounts = st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=4)
 
@@ -39,3 +39,11 @@ def test_addition_is_exact_and_reversible(a, b):
 def test_rounding_moves_by_less_than_one_unit_of_the_last_place(a):
     for rule in Rounding:
         assert abs(Money(a, "USD").rounded(rule).amount - a) < Decimal("0.01")
+
+
+def test_thousandths_are_exact_unless_a_rounding_is_named():
+    assert to_thousandths(Decimal("30.001")) == 30001
+    assert from_thousandths(30001) == Decimal("30.001")
+    with pytest.raises(ValueError, match="more than three decimal places"):
+        to_thousandths(Decimal("1.0005"))
+    assert to_thousandths(Decimal("1.0005"), Rounding.HALF_UP) == 1001

@@ -22,6 +22,8 @@ class Rounding(StrEnum):
         return DECIMAL_MODES[self]
 
 
+THOUSAND = Decimal(1000)
+
 DECIMAL_MODES = {
     Rounding.HALF_UP: ROUND_HALF_UP,
     Rounding.HALF_EVEN: ROUND_HALF_EVEN,
@@ -88,3 +90,19 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+def to_thousandths(value: Decimal, rounding: Rounding | None = None) -> int:
+    """`value` as a whole number of thousandths, the form in which balances (quotas, guarantees) are
+    stored, so that SQLite's arithmetic on them stays exact. Without a rounding rule a finer value is
+    an error, not silently rounded."""
+    thousandths = value * THOUSAND
+    if rounding is not None:
+        return int(thousandths.quantize(Decimal(1), rounding=rounding.decimal_mode))
+    if thousandths != thousandths.to_integral_value():
+        raise ValueError(f"{value} has more than three decimal places")
+    return int(thousandths)
+
+
+def from_thousandths(count: int) -> Decimal:
+    return Decimal(count) / THOUSAND

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from customhouse.auth.service import Principal, Role, authenticate
+from customhouse.auth.service import Principal, authenticate
 from customhouse.problems import Problem
 
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -25,8 +25,3 @@ def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-def require(principal: Principal, *roles: Role) -> None:
-    if not principal.has(*roles):
-        raise Problem(403, "forbidden", f"this needs one of the roles: {', '.join(sorted(roles))}")

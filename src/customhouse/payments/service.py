@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from customhouse import events
 from customhouse.auth.service import Principal, Role
 from customhouse.db import new_id, table, utcnow
-from customhouse.money import Money
+from customhouse.money import Money, from_thousandths, to_thousandths
 from customhouse.parties import service as parties
 from customhouse.payments import receipts, schemas
 from customhouse.payments.gateway import SUCCEEDED, Callback, Gateway
@@ -38,7 +38,6 @@ from customhouse.problems import FieldError, Problem
 
 ORDER = "payment_order"
 GUARANTEE = "guarantee"
-MILLI = Decimal(1000)
 RECEIPT_TYPE = "customhouse.payment-receipt"
 
 
@@ -423,21 +422,14 @@ def _disagreement(status: str | None, amount: Money | None, order: PaymentOrder 
 # ---------------------------------------------------------------- guarantees and deferment accounts
 
 
-def to_milli(amount: Decimal) -> int:
-    milli = amount * MILLI
-    if milli != milli.to_integral_value():
-        raise ValueError(f"{amount} has more than three decimal places")
-    return int(milli)
-
-
 def _guarantee(record: Guarantee) -> schemas.Guarantee:
     return schemas.Guarantee(
         id=record.id,
         party_id=record.party_id,
         kind=schemas.GuaranteeKind(record.kind),
         currency=record.currency,
-        limit=Decimal(record.limit_milli) / MILLI,
-        balance=Decimal(record.balance_milli) / MILLI,
+        limit=from_thousandths(record.limit_milli),
+        balance=from_thousandths(record.balance_milli),
     )
 
 
@@ -447,7 +439,7 @@ def _security(record: Security, currency: str) -> schemas.Security:
         guarantee_id=record.guarantee_id,
         declaration_id=record.declaration_id,
         assessment_version=record.assessment_version,
-        amount=Decimal(record.amount_milli) / MILLI,
+        amount=from_thousandths(record.amount_milli),
         currency=currency,
         state=schemas.SecurityState(record.state),
         secured_at=record.secured_at,
@@ -493,7 +485,7 @@ def open_guarantee(session: Session, *, guarantee: schemas.NewGuarantee, by: Pri
             f"{guarantee.party_id} has a {guarantee.kind} in {guarantee.currency} already ({taken})",
             extra={"guarantee_id": str(taken)},
         )
-    limit = to_milli(guarantee.limit)
+    limit = to_thousandths(guarantee.limit)
     record = Guarantee(
         id=new_id(),
         party_id=guarantee.party_id,
@@ -543,7 +535,7 @@ def balance(session: Session, *, guarantee_id: uuid.UUID) -> Money:
     ).one_or_none()
     if row is None:
         raise KeyError(guarantee_id)
-    return Money(Decimal(row.balance_milli) / MILLI, row.currency)
+    return Money(from_thousandths(row.balance_milli), row.currency)
 
 
 def secure(
@@ -561,7 +553,7 @@ def secure(
             "1 field(s) are not valid",
             [FieldError(f"must be the guarantee's currency, {record.currency}", pointer="/currency")],
         )
-    milli = to_milli(security.amount)
+    milli = to_thousandths(security.amount)
     existing = session.scalar(
         select(Security).where(
             Security.declaration_id == security.declaration_id,
@@ -652,7 +644,7 @@ def _release(session: Session, security: Security, actor: str, party: str | None
                 security_id=str(security.id),
                 declaration_id=str(security.declaration_id),
                 assessment_version=security.assessment_version,
-                amount=schemas.amount_text(Decimal(security.amount_milli) / MILLI),
+                amount=schemas.amount_text(from_thousandths(security.amount_milli)),
             )
         ],
     )

@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from customhouse import events
 from customhouse.db import table, utcnow
-from customhouse.money import Rounding
+from customhouse.money import Rounding, from_thousandths, to_thousandths
 from customhouse.tariff import schemas
 from customhouse.tariff.models import TariffGroup, TariffImport, TariffMeasure, TariffQuota
 from customhouse.tariff.selection import (
@@ -42,8 +42,6 @@ from customhouse.tariff.selection import (
     select as select_measures,
 )
 
-MILLI = Decimal(1000)
-
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
@@ -52,10 +50,6 @@ class ImportReport:
     groups: int
     quotas: int
     sha256: str
-
-
-def to_milli(quantity: Decimal) -> int:
-    return int((quantity * MILLI).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def replace_tariff(session: Session, *, text: str, source: str, by: str) -> ImportReport:
@@ -120,7 +114,7 @@ def replace_tariff(session: Session, *, text: str, source: str, by: str) -> Impo
 
 
 def _quota_row(quota: schemas.QuotaRecord, used_milli: int) -> dict[str, object]:
-    volume = to_milli(quota.volume)
+    volume = to_thousandths(quota.volume, Rounding.HALF_UP)
     return {
         "id": quota.id,
         "description": quota.description,
@@ -186,7 +180,7 @@ def current(session: Session) -> Tariff | None:
         for g in session.scalars(select(TariffGroup))
     }
     quotas = {
-        q.id: Quota(q.id, Decimal(q.volume_milli) / MILLI, q.unit, q.valid_from, q.valid_to, q.description)
+        q.id: Quota(q.id, from_thousandths(q.volume_milli), q.unit, q.valid_from, q.valid_to, q.description)
         for q in session.scalars(select(TariffQuota))
     }
     tariff = Tariff(
@@ -202,13 +196,13 @@ def balance(session: Session, *, quota_id: str) -> Decimal:
     milli = session.scalar(select(TariffQuota.balance_milli).where(TariffQuota.id == quota_id))
     if milli is None:
         raise KeyError(quota_id)
-    return Decimal(milli) / MILLI
+    return from_thousandths(milli)
 
 
 def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) -> Decimal:
     """Draw `quantity` (in the quota's unit) from the quota, first come first served: all of it when the
     balance allows, else what is left; returns the quantity granted (0 outside the quota's period)."""
-    wanted = to_milli(quantity)
+    wanted = to_thousandths(quantity, Rounding.HALF_UP)
     if wanted <= 0:
         return Decimal(0)
     quotas = table(TariffQuota)
@@ -219,7 +213,7 @@ def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) ->
         .values(balance_milli=quotas.c.balance_milli - wanted)
     )
     if full.rowcount == 1:  # type: ignore[attr-defined]
-        return Decimal(wanted) / MILLI
+        return from_thousandths(wanted)
     while True:
         seen = session.scalar(select(quotas.c.balance_milli).where(in_period))
         if not seen or seen <= 0:
@@ -231,7 +225,7 @@ def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) ->
             .values(balance_milli=int(seen) - take)
         )
         if taken.rowcount == 1:  # type: ignore[attr-defined]
-            return Decimal(take) / MILLI
+            return from_thousandths(take)
 
 
 def assess_item(session: Session, *, tariff: Tariff, goods: Goods, on: date) -> Assessment:
