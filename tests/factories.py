@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import copy
 from datetime import date
+from decimal import Decimal
+from importlib.resources import files
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from customhouse.auth.service import Role, create_user
+from customhouse.auth.service import Principal, Role, create_user
 from customhouse.parties import service as parties
+from customhouse.payments import service as payments
+from customhouse.payments.schemas import NewGuarantee
+from customhouse.tariff import service as tariff
 
 TRADER = "KR1000000001"
 OTHER_TRADER = "KR1000000002"
@@ -78,12 +83,32 @@ def declaration(**overrides: Any) -> dict[str, Any]:
     return document
 
 
-def world(session: Session) -> dict[str, str]:
-    """Register two traders and a broker with a mandate from the first; return a token per role."""
+def demo_tariff(session: Session) -> None:
+    """Put the demo tariff in force: import declarations are assessed under it."""
+    demo = files("customhouse.tariff").joinpath("data", "demo-tariff.yaml").read_text(encoding="utf-8")
+    tariff.replace_tariff(session, text=demo, source="demo-tariff.yaml", by="tests")
+
+
+def deferment_account(session: Session, party_id: str, limit: Decimal = Decimal(10**11)) -> None:
+    """A deferment account in KRW for a registered party: its declarations' duties are secured on it."""
+    payments.open_guarantee(
+        session,
+        guarantee=NewGuarantee(party_id=party_id, kind="deferment", limit=limit, currency="KRW"),
+        by=Principal("setup", frozenset({Role.SUPERVISOR})),
+    )
+
+
+def world(session: Session, *, deferment: bool = True) -> dict[str, str]:
+    """The demo tariff in force; two traders and a broker with a mandate from the first; the first
+    trader with a deferment account (so its green declarations are released at once: what they owe is
+    secured), unless `deferment` is False; return a token per role."""
+    demo_tariff(session)
     parties.register(session, id=TRADER, name="Hanbit Trading Co.", country="KR")
     parties.register(session, id=OTHER_TRADER, name="Daehan Imports", country="KR")
     parties.register(session, id=BROKER, name="Busan Customs Brokers", country="KR", kind="broker")
     parties.grant_mandate(session, representative_id=BROKER, client_id=TRADER, valid_from=date(2020, 1, 1))
+    if deferment:
+        deferment_account(session, TRADER)
     return {
         "trader": create_user(session, name="trader", roles=[Role.TRADER], party_id=TRADER),
         "other_trader": create_user(session, name="other", roles=[Role.TRADER], party_id=OTHER_TRADER),

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -56,11 +57,14 @@ def test_administrator_sets_up_parties_and_users(database):
 
 def test_trader_submits_files_and_reads_them_back(database, tmp_path):
     invoke("db", "upgrade")
+    assert invoke("tariff", "import", "--demo")[0] == 0
     invoke("parties", "add", TRADER, "--name", "Hanbit", "--country", "KR")
     token = invoke("users", "create", "--name", "hanbit", "--role", "trader", "--party", TRADER)[1].strip()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(Settings(database_url=database)), port=port, log_config=None)
+        uvicorn.Config(
+            create_app(Settings(database_url=database, rate_look_back_days=3660)), port=port, log_config=None
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -83,14 +87,21 @@ def test_trader_submits_files_and_reads_them_back(database, tmp_path):
         code, output = invoke("declarations", "list", "--json", "--token", token, "--url", url)
         listed = [json.loads(line) for line in output.splitlines()]
         mrn = next(item["mrn"] for item in listed if item["document"]["lrn"] == "N-3")
-        code, output = invoke("declarations", "show", mrn, "--token", token, "--url", url)
-        shown = json.loads(output)
+        for _ in range(200):  # the server's dispatcher assesses in the background
+            code, output = invoke("declarations", "show", mrn, "--token", token, "--url", url)
+            shown = json.loads(output)
+            if shown["assessments"]:
+                break
+            time.sleep(0.05)
         assert shown["declaration"]["document"]["lrn"] == "N-3"
         assert [entry["event"] for entry in shown["audit"]] == [
             "declaration.lodged",
             "declaration.accepted",
-            "declaration.released",
+            "declaration.assessed",
         ]
+        [assessment] = shown["assessments"]  # the goods wait for payment: the trader has no account
+        assert shown["declaration"]["state"] == "accepted" and not assessment["settled"]
+        assert Decimal(assessment["owed"]) > 0 and assessment["order_id"]
     finally:
         server.should_exit = True
         thread.join(timeout=10)

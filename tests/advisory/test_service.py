@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from customhouse.advisory import service
-from customhouse.assessment.currency import ecb_rates
+from customhouse.assessment.currency import LOOK_BACK, ecb_rates
 from customhouse.events import Event
 from customhouse.problems import Problem
+from customhouse.reference import zones
 from customhouse.tariff import service as tariff_service
 from tests.advisory.conftest import request
 
@@ -52,14 +53,14 @@ def test_without_a_tariff_the_estimate_says_so(session):
 
 def test_today_is_the_date_in_the_administrations_country():
     evening = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # 05:00 on 2 March in Seoul
-    assert service.zone_of("KR") == ZoneInfo("Asia/Seoul")
-    assert service.today_in("KR", evening) == date(2026, 3, 2)
-    assert service.today_in("US", evening) == date(2026, 3, 1)  # New York, the first zone listed
-    assert service.zone_of("ZZ") is UTC  # no zone listed for the code: UTC, not a failure
+    assert zones.zone_of("KR") == ZoneInfo("Asia/Seoul")
+    assert zones.today_in("KR", evening) == date(2026, 3, 2)
+    assert zones.today_in("US", evening) == date(2026, 3, 1)  # New York, the first zone listed
+    assert zones.zone_of("ZZ") is UTC  # no zone listed for the code: UTC, not a failure
 
 
 def test_a_default_date_past_the_rates_says_it_is_today(demo_in_force, monkeypatch):
-    late = ecb_rates().last + timedelta(days=1)
+    late = ecb_rates().last + LOOK_BACK + timedelta(days=1)
     monkeypatch.setattr(service, "today_in", lambda country: late)
     with pytest.raises(Problem) as caught:
         service.estimate(demo_in_force, request=request(), country="KR")  # 1,000 EUR, no date

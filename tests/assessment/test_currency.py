@@ -70,8 +70,9 @@ def test_easter_looks_back_to_maundy_thursday():
 def test_a_date_after_the_data_is_refused_naming_currency_and_dates():
     last = max(ecb_file())
     first = min(ecb_file())
+    assert currency.rate("USD", "KRW", last + currency.LOOK_BACK).published == last  # within the look-back
     with pytest.raises(RateNotAvailable) as caught:
-        currency.rate("USD", "KRW", last + timedelta(days=1))
+        currency.rate("USD", "KRW", last + currency.LOOK_BACK + timedelta(days=1))
     message = str(caught.value)
     assert "USD" in message or "KRW" in message
     assert first.isoformat() in message and last.isoformat() in message
@@ -149,3 +150,14 @@ def test_converting_to_the_same_currency_is_the_identity(code, units, day):
     converted = currency.convert(amount, code, day, Rounding.UP)
     assert converted.result == amount
     assert converted.rate.rate == 1 and converted.rate.published == day
+
+
+def test_the_look_back_is_the_administrations_setting():
+    last = max(ecb_file())
+    long_ago = last + timedelta(days=40)
+    lenient = currency.rates_for(None, 60)
+    assert lenient.rate("USD", "KRW", long_ago).published == last
+    assert currency.rates_for(None, 60) is lenient  # parsed once
+    assert currency.rates_for(None, 7) is currency.ecb_rates()
+    with pytest.raises(RateNotAvailable, match="more than 7 days before"):
+        currency.ecb_rates().rate("USD", "KRW", long_ago)

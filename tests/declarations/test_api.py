@@ -32,11 +32,19 @@ def stored(session):
     )
 
 
-def test_green_declaration_is_accepted_and_released_at_lodgement(client, tokens):
+def deliver(client) -> None:
+    """What the server's event dispatcher does in the background: assess, release what is settled."""
+    client.app.state.dispatcher.deliver_pending()
+
+
+def test_green_declaration_is_accepted_at_lodgement_and_released_once_assessed(client, tokens):
     response = lodge(client, tokens["trader"])
     assert response.status_code == 201, response.text
     body = response.json()
-    assert (body["state"], body["lane"], body["version"]) == ("released", "green", 1)
+    assert (body["state"], body["lane"], body["version"]) == ("accepted", "green", 1)
+    deliver(client)  # assessed; the trader's deferment account secures what it owes
+    now = client.get(f"{URL}/{body['id']}", headers=bearer(tokens["trader"])).json()
+    assert now["state"] == "released" and now["revision"] == 2
     assert len(body["mrn"]) == 18 and body["mrn"].startswith(body["accepted_at"][2:4] + "KR")
     assert response.headers["ETag"] == f'"{body["revision"]}"'
     assert response.headers["Location"] == f"{URL}/{body['id']}"
@@ -152,26 +160,16 @@ def test_missing_document_sends_to_yellow_then_amend_control_and_release(client,
     assert controlled.json()["version"] == 3
     assert controlled.json()["document"]["goods_items"][1]["hs_code"] == "610990"
 
+    early = act(client, tokens["officer"], declaration_id, "release", controlled.headers["ETag"])
+    assert early.status_code == 409 and early.json()["type"].endswith("/not-settled")  # not assessed yet
+    deliver(client)
     released = act(client, tokens["officer"], declaration_id, "release", controlled.headers["ETag"])
     assert released.json()["state"] == "released" and released.json()["released_at"]
 
     trail = client.get(f"{URL}/{declaration_id}/audit", headers=bearer(tokens["auditor"])).json()
-    assert [entry["event"] for entry in trail] == [
-        "declaration.lodged",
-        "declaration.accepted",
-        "declaration.documents_requested",
-        "declaration.amended",
-        "declaration.control_recorded",
-        "declaration.released",
-    ]
-    assert [entry["actor"] for entry in trail] == [
-        "trader",
-        "trader",
-        "officer",
-        "trader",
-        "officer",
-        "officer",
-    ]
+    assessed = [entry for entry in trail if entry["event"] == "declaration.assessed"]
+    assert [(entry["actor"], entry["data"]["version"]) for entry in assessed] == [("customhouse", 3)]
+    trail = [entry for entry in trail if entry["event"] != "declaration.assessed"]
     assert trail[2]["reason"] == "bill of lading missing"
     assert {"op": "add", "path": "/documents/1", "value": declaration()["documents"][1]} in trail[3]["data"][
         "patch"
@@ -193,6 +191,7 @@ def test_two_officers_on_one_declaration_never_lose_an_update(client, tokens):
     document = declaration()
     document["documents"] = document["documents"][:1]
     lodged = lodge(client, tokens["trader"], document).json()
+    deliver(client)
     etag = f'"{lodged["revision"]}"'
     first = act(client, tokens["officer"], lodged["id"], "release", etag)
     second = act(client, tokens["supervisor"], lodged["id"], "reject", etag, {"reason": "duplicate"})
@@ -207,9 +206,10 @@ def test_two_officers_on_one_declaration_never_lose_an_update(client, tokens):
 
 def test_actions_need_if_match_and_a_state_that_allows_them(client, tokens):
     lodged = lodge(client, tokens["trader"]).json()
+    deliver(client)  # assessed and released
     missing = client.post(f"{URL}/{lodged['id']}/release", headers=bearer(tokens["officer"]))
     assert missing.status_code == 428
-    again = act(client, tokens["officer"], lodged["id"], "release", f'"{lodged["revision"]}"')
+    again = act(client, tokens["officer"], lodged["id"], "release", '"2"')
     assert again.status_code == 409 and again.json()["type"] == "/problems/invalid-state"
 
 
@@ -218,7 +218,9 @@ def test_pre_arrival_declaration_waits_for_the_officer_to_accept(client, tokens)
     assert (lodged["state"], lodged["mrn"]) == ("lodged", None)
     accepted = act(client, tokens["officer"], lodged["id"], "accept", f'"{lodged["revision"]}"')
     assert accepted.status_code == 200
-    assert accepted.json()["state"] == "released" and accepted.json()["mrn"]
+    assert accepted.json()["state"] == "accepted" and accepted.json()["mrn"]
+    deliver(client)
+    assert client.get(f"{URL}/{lodged['id']}", headers=bearer(tokens["trader"])).json()["state"] == "released"
 
 
 def test_draft_is_checked_in_full_when_lodged(client, tokens):
@@ -232,7 +234,7 @@ def test_draft_is_checked_in_full_when_lodged(client, tokens):
         headers={**bearer(tokens["trader"]), "If-Match": draft.headers["ETag"]},
     )
     lodged = act(client, tokens["trader"], draft.json()["id"], "lodge", fixed.headers["ETag"])
-    assert lodged.status_code == 200 and lodged.json()["state"] == "released"
+    assert lodged.status_code == 200 and lodged.json()["state"] == "accepted" and lodged.json()["mrn"]
 
 
 def test_cancel_and_reject_record_their_reason(client, tokens):
@@ -314,6 +316,7 @@ def test_list_filters_and_cursor_pagination(client, tokens):
         if number % 2:
             document["documents"] = document["documents"][:1]
         ids.append(lodge(client, tokens["trader"], document).json()["id"])
+    deliver(client)
     seen, cursor = [], None
     while True:
         page = client.get(
@@ -382,6 +385,7 @@ def test_bulk_lodges_each_line_and_reports_each(client, tokens, session):
 
 def test_operational_endpoints(client, tokens):
     lodge(client, tokens["trader"])
+    deliver(client)
     health = client.get("/healthz")
     assert health.status_code == 200 and health.json()["checks"] == {"database": True, "migrations": True}
     landing = client.get("/")

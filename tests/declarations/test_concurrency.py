@@ -15,7 +15,7 @@ from customhouse.declarations.models import DeclarationRecord
 from customhouse.events import Event
 from customhouse.parties import service as parties
 from customhouse.problems import Problem
-from tests.factories import declaration
+from tests.factories import declaration, deferment_account, demo_tariff
 
 OFFICE = "KR000070"
 
@@ -33,9 +33,13 @@ def test_concurrent_officer_actions_never_lose_an_update(committing_engine, poli
     )
     document["documents"] = document["documents"][:1]  # yellow lane: under control, awaiting an officer
     with writing(sessions) as session:
+        demo_tariff(session)
         parties.register(session, id=party, name="Race Co.", country="KR")
+        deferment_account(session, party)  # what it owes is secured: release waits for no payment
         lodged = service.lodge(session, document=document, by=trader, policy=policy).declaration
-    assert lodged is not None and lodged.state == "under_control"
+        assert lodged is not None
+        service.assess(session, declaration_id=lodged.id, policy=policy)  # as the dispatcher does
+    assert lodged.state == "under_control"
 
     barrier = threading.Barrier(6)
     outcomes: list[str] = []
@@ -47,7 +51,11 @@ def test_concurrent_officer_actions_never_lose_an_update(committing_engine, poli
             with writing(sessions) as session:
                 if number % 2:
                     service.release(
-                        session, declaration_id=lodged.id, by=by, expected_revision=lodged.revision
+                        session,
+                        declaration_id=lodged.id,
+                        by=by,
+                        policy=policy,
+                        expected_revision=lodged.revision,
                     )
                 else:
                     service.reject(

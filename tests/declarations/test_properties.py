@@ -16,6 +16,7 @@ import copy
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from customhouse.declarations.schemas import (
     DeclarationDocument,
@@ -39,7 +40,16 @@ from tests.factories import OTHER_TRADER, declaration
 URL = "/api/v1/declarations"
 BULK = f"{URL}/bulk"
 PROBLEM = "application/problem+json"
-TABLES = ("declarations", "declaration_versions", "goods_items", "events", "outbox")
+TABLES = (
+    "declarations",
+    "declaration_versions",
+    "goods_items",
+    "assessments",
+    "payment_orders",
+    "payment_securities",
+    "events",
+    "outbox",
+)
 
 Where = tuple[str | int, ...]
 
@@ -153,32 +163,49 @@ def stored_completely(connection: Connection, declaration_id: str, answer: dict[
         answer["mrn"],
         1,
     )
+
+    def count(table: str, column: str = "declaration_id") -> int:
+        query = text(f"SELECT count(*) FROM {table} WHERE {column} = :id")
+        return int(connection.execute(query, {"id": key}).scalar_one())
+
+    orders = [
+        str(uuid.UUID(str(order)))
+        for order in connection.execute(
+            text("SELECT id FROM payment_orders WHERE declaration_id = :id"), {"id": key}
+        ).scalars()
+    ]
     own = {
         "declarations": 1,
+        "assessments": count("assessments"),
+        "payment_orders": len(orders),
+        "payment_securities": count("payment_securities"),
         "declaration_versions": connection.execute(
             text("SELECT count(*) FROM declaration_versions WHERE declaration_id = :id"), {"id": key}
         ).scalar_one(),
         "goods_items": connection.execute(
             text("SELECT count(*) FROM goods_items WHERE declaration_id = :id"), {"id": key}
         ).scalar_one(),
-        "events": connection.execute(
-            text("SELECT count(*) FROM events WHERE aggregate_id = :id"), {"id": declaration_id}
-        ).scalar_one(),
     }
-    own["outbox"] = connection.execute(
-        text(
-            "SELECT count(*) FROM outbox JOIN events ON events.event_id = outbox.event_id "
-            "WHERE events.aggregate_id = :id"
-        ),
-        {"id": declaration_id},
-    ).scalar_one()
+    # its own events, those of its payment order, and one guarantee.secured per security
+    aggregates = {"ids": [declaration_id, *orders]}
+    own["events"] = (
+        connection.execute(
+            text("SELECT count(*) FROM events WHERE aggregate_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            aggregates,
+        ).scalar_one()
+        + own["payment_securities"]
+    )
+    own["outbox"] = own["events"]  # every new event is queued: checked against the totals
     assert own["declaration_versions"] == 1 and own["goods_items"] == len(items), own
     first = "declaration.drafted" if answer["state"] == "draft" else "declaration.lodged"
     lodged = connection.execute(
         text("SELECT count(*) FROM events WHERE aggregate_id = :id AND type = :type"),
         {"id": declaration_id, "type": first},
     ).scalar_one()
-    assert lodged == 1 and own["outbox"] == own["events"], own
+    assert lodged == 1, own
+    assert own["assessments"] == own["payment_orders"] == 0, own  # assessed after lodgement, not in it
     return own
 
 
@@ -691,7 +718,7 @@ def test_bulk_answers_each_line_lodging_the_valid_ones_only(
             raw, bad_field = lines[number - 1]
             if kind == "valid":
                 assert result["status"] == 201, result
-                assert (result["lrn"], result["state"]) == (f"BULK-{number}", "released"), result
+                assert (result["lrn"], result["state"]) == (f"BULK-{number}", "accepted"), result
                 answer = client.get(f"{URL}/{result['id']}", headers=bearer(tokens["trader"])).json()
                 assert answer["mrn"] == result["mrn"]
                 own = stored_completely(connection, result["id"], answer)

@@ -22,6 +22,7 @@ from customhouse.declarations.schemas import AuditEntry, Declaration
 from customhouse.declarations.service import Filters, Policy
 from customhouse.demo.generator import Truth
 from customhouse.demo.service import SeedReport, create_demo_users, seed
+from tests.factories import demo_tariff
 
 COUNT = 180
 SEED = 2
@@ -31,6 +32,7 @@ AUDITOR = Principal(name="test-auditor", roles=frozenset({Role.AUDITOR}))
 
 @pytest.fixture
 def seeded(session: Session, policy: Policy) -> SeedReport:
+    demo_tariff(session)
     return seed(session, declarations=COUNT, seed=SEED, policy=policy, at_end=AT_END)
 
 
@@ -50,6 +52,7 @@ def truths(report: SeedReport) -> dict[tuple[str, str], Truth]:
 
 
 def test_seed_stores_every_declaration_with_the_reported_counts(session: Session, policy: Policy) -> None:
+    demo_tariff(session)
     batches: list[int] = []
     report = seed(
         session, declarations=COUNT, seed=SEED, policy=policy, at_end=AT_END, on_batch=batches.append
@@ -149,6 +152,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     monkeypatch.setenv("CUSTOMHOUSE_DATABASE_URL", url)
     monkeypatch.setenv("CUSTOMHOUSE_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CUSTOMHOUSE_RATE_LOOK_BACK_DAYS", "3660")  # as `make run` sets it
     get_settings.cache_clear()
     engine = make_engine(url)
     upgrade(engine)
@@ -162,6 +166,9 @@ def test_the_commands_seed_once_and_show_the_tokens(scratch: Path) -> None:
     missing = runner.invoke(app, ["demo", "tokens"])
     assert missing.exit_code == 1 and "customhouse demo seed" in missing.output
 
+    untaxed = runner.invoke(app, ["demo", "seed", "--declarations", "60", "--seed", "3"])
+    assert untaxed.exit_code == 1 and "tariff import --demo" in " ".join(untaxed.output.split())
+    assert runner.invoke(app, ["tariff", "import", "--demo"]).exit_code == 0
     result = runner.invoke(app, ["demo", "seed", "--declarations", "60", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "lodged 60 declarations" in result.output

@@ -14,7 +14,7 @@ from customhouse.db import make_engine, make_session_factory, upgrade, writing
 from customhouse.payments import service
 from customhouse.payments.cli import app
 from customhouse.payments.demo import DemoGateway
-from tests.payments.helpers import TRADER_P, callback, new_order
+from tests.payments.helpers import SUPERVISOR_P, TRADER_P, callback, new_order
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object
 def test_reconcile_lists_a_charge_whose_callback_never_arrived(sessions):
     gateway = DemoGateway.from_settings(get_settings())
     with writing(sessions) as session:
-        order, _ = service.create_order(session, order=new_order(), by=TRADER_P)
+        order, _ = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
         reference = service.start_payment(session, order_id=order.id, by=TRADER_P, gateway=gateway).reference
     assert runner.invoke(app, ["reconcile"]).exit_code == 0
     with writing(sessions) as session:
@@ -60,7 +60,7 @@ def test_redeliver_sends_what_the_webhook_did_not_acknowledge(sessions):
     sent: list[bytes] = []
     gateway = DemoGateway.from_settings(get_settings())
     with writing(sessions) as session:
-        order, _ = service.create_order(session, order=new_order(), by=TRADER_P)
+        order, _ = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
         reference = service.start_payment(session, order_id=order.id, by=TRADER_P, gateway=gateway).reference
         gateway.charge(session, reference=reference, payer="Kim", succeed=True)
     result = runner.invoke(app, ["redeliver"])  # no server listens: nothing delivered

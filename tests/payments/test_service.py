@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from customhouse import events
+from customhouse.auth.service import Principal, Role
 from customhouse.money import Money
 from customhouse.payments import service
 from customhouse.payments.demo import DemoGateway
@@ -36,7 +37,7 @@ def gateway() -> DemoGateway:
 
 
 def started(session, gateway):
-    order, _ = service.create_order(session, order=new_order(), by=TRADER_P)
+    order, _ = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
     payment = service.start_payment(session, order_id=order.id, by=TRADER_P, gateway=gateway)
     return order, payment.reference
 
@@ -45,42 +46,44 @@ def started(session, gateway):
 
 
 def test_one_order_per_assessment_version(session):
-    order, created = service.create_order(session, order=new_order(), by=TRADER_P)
-    again, created_again = service.create_order(session, order=new_order(amount=D("125000.00")), by=TRADER_P)
+    order, created = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
+    again, created_again = service.create_order(
+        session, order=new_order(amount=D("125000.00")), by=SUPERVISOR_P
+    )
     assert (created, created_again) == (True, False)
     assert again.id == order.id and order.state == "pending" and order.amount == D("125000")
     with pytest.raises(Problem) as refused:
-        service.create_order(session, order=new_order(amount=D("1")), by=TRADER_P)
+        service.create_order(session, order=new_order(amount=D("1")), by=SUPERVISOR_P)
     assert refused.value.status == 409 and refused.value.extra == {"order_id": str(order.id)}
-    second, created = service.create_order(session, order=new_order(assessment_version=2), by=TRADER_P)
+    second, created = service.create_order(session, order=new_order(assessment_version=2), by=SUPERVISOR_P)
     assert created and second.id != order.id
 
 
-def test_a_trader_orders_only_for_its_own_party(session):
+def test_orders_come_from_assessments_a_trader_issues_none(session):
     with pytest.raises(Problem) as refused:
-        service.create_order(session, order=new_order(party_id=OTHER_TRADER), by=TRADER_P)
-    assert refused.value.status == 403
-    assert refused.value.errors[0].pointer == "/party_id"
+        service.create_order(session, order=new_order(), by=TRADER_P)
+    assert refused.value.status == 403 and "come from assessments" in refused.value.detail
     assert session.scalar(select(func.count()).select_from(PaymentOrder)) == 0
 
 
 def test_another_trader_cannot_see_an_order(session):
-    order, _ = service.create_order(session, order=new_order(), by=TRADER_P)
+    order, _ = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
     with pytest.raises(Problem) as hidden:
         service.get_order(session, order_id=order.id, by=OTHER_P)
     assert hidden.value.status == 404
     assert service.get_order(session, order_id=order.id, by=OFFICER_P).id == order.id
 
 
-def test_a_broker_orders_for_a_client_that_gave_it_a_mandate(session):
+def test_a_broker_pays_for_a_client_that_gave_it_a_mandate(session, gateway):
     factories.world(session)
-    broker = factories.BROKER
-    from customhouse.auth.service import Principal, Role
-
-    by = Principal("broker", frozenset({Role.BROKER}), party_id=broker)
-    assert service.create_order(session, order=new_order(), by=by)[1]
+    order, _ = service.create_order(session, order=new_order(), by=SUPERVISOR_P)
+    broker = Principal("broker", frozenset({Role.BROKER}), party_id=factories.BROKER)
+    assert service.start_payment(session, order_id=order.id, by=broker, gateway=gateway).reference
+    other, _ = service.create_order(
+        session, order=new_order(party_id=OTHER_TRADER, assessment_version=2), by=SUPERVISOR_P
+    )
     with pytest.raises(Problem):
-        service.create_order(session, order=new_order(party_id=OTHER_TRADER, assessment_version=2), by=by)
+        service.start_payment(session, order_id=other.id, by=broker, gateway=gateway)
 
 
 def test_starting_twice_gives_the_same_payment_page(session, gateway):
@@ -147,7 +150,7 @@ def test_a_cancelled_order_is_not_paid_and_a_paid_one_is_not_cancelled(session, 
     cancelled = service.cancel_order(session, order_id=order.id, by=TRADER_P, reason="amended")
     assert cancelled.state == "cancelled"
     assert service.apply_callback(session, gateway="demo", callback=callback(reference)) == "ignored"
-    other, _ = service.create_order(session, order=new_order(assessment_version=2), by=TRADER_P)
+    other, _ = service.create_order(session, order=new_order(assessment_version=2), by=SUPERVISOR_P)
     payment = service.start_payment(session, order_id=other.id, by=TRADER_P, gateway=gateway)
     service.apply_callback(session, gateway="demo", callback=callback(payment.reference, event_id="evt_9"))
     with pytest.raises(Problem) as refused:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from customhouse.advisory import service
-from customhouse.advisory.schemas import LandedCost, LandedCostRequest
+from customhouse.assessment.schemas import LandedCost, LandedCostRequest
 from customhouse.problems import MEDIA_TYPE
 
 router = APIRouter(prefix="/api/v1/advisory", tags=["advisory"])
@@ -34,4 +34,4 @@ def landed_cost(request: Request, body: LandedCostRequest) -> LandedCost:
     needed. An estimate: the assessment at acceptance uses the tariff and rate of that date."""
     country = request.app.state.settings.country
     with request.app.state.sessions() as session:
-        return service.estimate(session, request=body, country=country)
+        return service.estimate(session, request=body, country=country, rates=request.app.state.rates)

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from customhouse.advisory import service
-from customhouse.advisory.schemas import Amount, LandedCost, LandedCostRequest
+from customhouse.assessment import currency
+from customhouse.assessment.schemas import Amount, LandedCost, LandedCostRequest
 from customhouse.config import get_settings
 from customhouse.console import console, errors, local_sessions
 from customhouse.problems import Problem, from_validation_errors
@@ -147,7 +148,9 @@ def landed_cost(
     settings = get_settings()
     try:
         with local_sessions()() as session:
-            estimate = service.estimate(session, request=request, country=settings.country)
+            estimate = service.estimate(
+                session, request=request, country=settings.country, rates=currency.rates_from(settings)
+            )
     except Problem as problem:
         raise _fail(problem) from None
     show(estimate)

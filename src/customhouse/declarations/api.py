@@ -430,7 +430,9 @@ def release(
         request,
         response,
         if_match,
-        lambda s, r: service.release(s, declaration_id=declaration_id, by=by, expected_revision=r),
+        lambda s, r: service.release(
+            s, declaration_id=declaration_id, by=by, policy=request.app.state.policy, expected_revision=r
+        ),
     )
 
 

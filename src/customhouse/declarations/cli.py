@@ -154,7 +154,7 @@ def show(
     token: str = TokenOption,
     url: str | None = UrlOption,
 ) -> None:
-    """One declaration as JSON, with its audit trail."""
+    """One declaration as JSON, with its assessments (what it owes, line by line) and its audit trail."""
     with _client(url, token) as client:
         path = (
             f"/api/v1/declarations/{reference}"
@@ -166,4 +166,6 @@ def show(
             _fail(response)
         declaration = response.json()
         audit = client.get(f"/api/v1/declarations/{declaration['id']}/audit").json()
-    typer.echo(json.dumps({"declaration": declaration, "audit": audit}, indent=2))
+        assessments = client.get(f"/api/v1/declarations/{declaration['id']}/assessments").json()
+    shown = {"declaration": declaration, "assessments": assessments, "audit": audit}
+    typer.echo(json.dumps(shown, indent=2))

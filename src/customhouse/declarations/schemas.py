@@ -147,6 +147,7 @@ TransportId = Annotated[str, Field(min_length=1, max_length=35), Printable]
 Note = Annotated[str, Field(min_length=1, max_length=2000), Printable]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Mass = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
+Strength = Annotated[Decimal, Field(gt=0, le=100, decimal_places=2)]  # alcoholic strength, % vol
 
 
 class Model(BaseModel):
@@ -187,6 +188,7 @@ class GoodsItem(Model):
     unit: UnitCode
     gross_mass: Mass
     net_mass: Mass
+    alcohol_strength: Strength | None = None  # % vol, for excise per litre of pure alcohol
     price: Money
     procedure: Annotated[str, AfterValidator(_matching(r"[0-9]{4}", "a 4-digit procedure code, e.g. '4000'"))]
     package_count: Annotated[int, Field(ge=0, le=99_999)] = 1

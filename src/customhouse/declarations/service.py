@@ -42,6 +42,7 @@ from customhouse.declarations.schemas import (
     State,
 )
 from customhouse.declarations.selectivity import LaneSelector
+from customhouse.declarations.settlement import Assessor, Settlement, ToAssess
 from customhouse.parties import service as parties
 from customhouse.problems import FieldError, Problem, from_validation_errors
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 AGGREGATE = "declaration"
 LANE_ORDER = {Lane.GREEN: 0, Lane.YELLOW: 1, Lane.RED: 2}
+OPEN_AFTER_ACCEPTANCE = (State.ACCEPTED.value, State.UNDER_CONTROL.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +58,20 @@ class Policy:
     """What the administration decides about lodgement; built once from settings in app.py."""
 
     country: str
+    currency: str  # the national currency: what duties are owed in
     selector: LaneSelector
+    assessor: Assessor
     tolerance: Decimal = Decimal("0.01")
     auto_accept: bool = True
     auto_release_green: bool = True
 
     @classmethod
-    def from_settings(cls, settings: Settings, selector: LaneSelector) -> Policy:
+    def from_settings(cls, settings: Settings, selector: LaneSelector, assessor: Assessor) -> Policy:
         return cls(
             country=settings.country,
+            currency=settings.national_currency,
             selector=selector,
+            assessor=assessor,
             tolerance=settings.invoice_tolerance,
             auto_accept=settings.auto_accept,
             auto_release_green=settings.auto_release_green,
@@ -266,7 +272,8 @@ def _require_declarant_side(by: Principal, record: DeclarationRecord) -> None:
 def _accept_fields(
     document: DeclarationDocument, declaration_id: uuid.UUID, policy: Policy, by: Principal, at: datetime
 ) -> tuple[dict[str, Any], list[events.DomainEvent]]:
-    """Acceptance: an MRN, the lane from the selectivity port, and release at once if green."""
+    """Acceptance: an MRN and the lane from the selectivity port. A green declaration that owes no duty
+    (export, transit) is released at once; an import waits for its assessment (see `assess`)."""
     decision = policy.selector.select(document)
     mrn = new_mrn(country=policy.country, kind=document.kind, at=at)
     fields: dict[str, Any] = {
@@ -282,13 +289,36 @@ def _accept_fields(
     ]
     if decision.lane is not Lane.GREEN:
         fields["state"] = State.UNDER_CONTROL.value
-    elif policy.auto_release_green:
+    elif policy.auto_release_green and not policy.assessor.required(document):
         fields["state"] = State.RELEASED.value
         fields["released_at"] = at
         happened.append(_event("released", declaration_id, by, at, lane=decision.lane.value))
     else:
         fields["state"] = State.ACCEPTED.value
     return fields, happened
+
+
+def _release_if_settled(
+    fields: dict[str, Any],
+    settlement: Settlement,
+    policy: Policy,
+    declaration_id: uuid.UUID,
+    by: Principal,
+    at: datetime,
+) -> list[events.DomainEvent]:
+    """Release a green declaration at once when what it owes is paid or secured (and the policy says so);
+    `fields` (its state after acceptance or amendment) are updated in place."""
+    if not (
+        policy.auto_release_green
+        and fields.get("state") == State.ACCEPTED.value
+        and fields.get("lane") == Lane.GREEN.value
+        and settlement.settled
+    ):
+        return []
+    fields.update(state=State.RELEASED.value, released_at=at)
+    return [
+        _event("released", declaration_id, by, at, lane=Lane.GREEN.value, settlement=settlement.describe())
+    ]
 
 
 def lodge_many(
@@ -1040,11 +1070,27 @@ def release(
     *,
     declaration_id: uuid.UUID,
     by: Principal,
+    policy: Policy,
     expected_revision: int,
     at: datetime | None = None,
 ) -> Declaration:
     at = at or utcnow()
     record = _for_action(session, declaration_id, by, "release", expected_revision, may=_require_officer)
+    settlement = policy.assessor.settlement(
+        session, declaration_id=record.id, version=record.version, document=_document(session, record)
+    )
+    if not settlement.settled:
+        raise Problem(
+            409,
+            "not-settled",
+            f"the declaration owes {settlement.describe()}: the goods are released once it is paid or "
+            "secured by a guarantee",
+            extra={
+                "owed": f"{settlement.owed.normalize():f}",
+                "currency": settlement.currency,
+                "order_id": str(settlement.order_id) if settlement.order_id else None,
+            },
+        )
     return _save(
         session,
         record,
@@ -1075,3 +1121,71 @@ def reject(
         happened=[_event("rejected", record.id, by, at, reason)],
         state=State.REJECTED.value,
     )
+
+
+SYSTEM = Principal("customhouse", frozenset())
+ASSESSED_ON = ("declaration.accepted", "declaration.amended", "declaration.control_recorded")
+SETTLED_ON = ("payment.succeeded", "guarantee.secured")
+
+
+def assess(
+    session: Session, *, declaration_id: uuid.UUID, policy: Policy, at: datetime | None = None
+) -> None:
+    """Assess the current version of an accepted declaration if it was not yet, then release it if it is
+    green and what it owes is paid or secured. Idempotent: the event dispatcher calls it after every
+    acceptance, amendment, correction, payment and security (at least once each).
+
+    Why after the change and not inside it: lodgement must stay fast (the assessment costs more than
+    the rest of it), and a declaration is acknowledged before customs assesses it, as ASYCUDA
+    separates registration from assessment. A problem the declarant can fix (a quantity in the wrong
+    unit) is recorded as `declaration.assessment_refused` and waits for an amendment; one the
+    administration must fix (no tariff, no exchange rate) is raised, so that the dispatcher retries."""
+    record = session.get(DeclarationRecord, declaration_id)
+    if record is None or record.accepted_at is None or record.state not in OPEN_AFTER_ACCEPTANCE:
+        return
+    at = at or utcnow()
+    document = _document(session, record)
+    job = ToAssess(record.id, record.version, document, record.accepted_at, at)
+    [result] = policy.assessor.assess(session, declarations=[job], by=SYSTEM)
+    if isinstance(result, Problem):
+        if result.status >= 500:
+            raise result
+        refused = _event(
+            "assessment_refused",
+            record.id,
+            SYSTEM,
+            at,
+            result.detail,
+            errors=[error.as_dict() for error in result.errors],
+        )
+        events.record(session, _as_is(record, [refused]))
+        return
+    fields: dict[str, Any] = {"state": record.state, "lane": record.lane}
+    released = _release_if_settled(fields, result, policy, record.id, SYSTEM, at)
+    if released:
+        _save(
+            session,
+            record,
+            expected_revision=record.revision,
+            at=at,
+            happened=[*result.happened, *released],
+            **fields,
+        )
+    elif result.happened:
+        events.record(session, _as_is(record, result.happened))
+
+
+def _as_is(record: DeclarationRecord, happened: list[events.DomainEvent]) -> list[events.DomainEvent]:
+    """Events about a declaration that leave it as it is (its state, revision and version)."""
+    return _stamped(happened, state=record.state, revision=record.revision, version=record.version)
+
+
+def assessing(policy: Policy) -> events.Handler:
+    """The subscriber that assesses and releases after acceptance, amendment, correction, payment and
+    security events (`ASSESSED_ON`, `SETTLED_ON`)."""
+
+    def handle(session: Session, event: events.DomainEvent) -> None:
+        identifier = event.aggregate_id if event.aggregate_type == AGGREGATE else event.data["declaration_id"]
+        assess(session, declaration_id=uuid.UUID(identifier), policy=policy)
+
+    return handle

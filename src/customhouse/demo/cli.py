@@ -28,9 +28,9 @@ from rich.table import Table
 
 from customhouse.config import Settings, get_settings
 from customhouse.db import for_writing, make_engine, make_session_factory, migrations_current
-from customhouse.declarations.service import Policy
 from customhouse.demo import service
 from customhouse.demo.generator import IRREGULARITY_SHARES
+from customhouse.tariff import service as tariff_service
 
 app = typer.Typer(
     help="Demo data: a reproducible administration with traders, brokers and a year of declarations.",
@@ -71,6 +71,13 @@ def seed(
     sessions = make_session_factory(engine)
     with sessions() as session:
         occupied = service.has_declarations(session)
+        untaxed = tariff_service.is_empty(session)
+    if untaxed and not (occupied and if_empty):
+        console.print(
+            "[red]no tariff is in force:[/red] imports are assessed at lodgement; "
+            "run `customhouse tariff import --demo` first"
+        )
+        raise typer.Exit(1)
     if occupied:
         if if_empty:
             console.print("the database already holds declarations: demo seed skipped (--if-empty)")
@@ -78,9 +85,9 @@ def seed(
         console.print("[red]the database already holds declarations:[/red] demo seed fills an empty one")
         raise typer.Exit(1)
 
-    from customhouse.app import selector_from  # the composition root pulls in FastAPI: only seed needs it
+    from customhouse.app import policy_from  # the composition root pulls in FastAPI: only seed needs it
 
-    policy = Policy.from_settings(settings, selector_from(settings))
+    policy = policy_from(settings)
     started = time.perf_counter()
     with (
         Progress(

@@ -323,6 +323,7 @@ class DemoProduct:
     kg_per_unit: float
     duty_rate: Decimal  # percent; a stand-in until the tariff domain arrives
     package: str
+    alcohol_strength: Decimal | None = None  # % vol, for beverages and spirits (excise per l alc.)
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,8 +524,20 @@ def _products(rng: random.Random) -> dict[str, DemoProduct]:
             kg_per_unit=1.0 if chapter.kg == _KG else _log_uniform(rng, *chapter.kg),
             duty_rate=Decimal(rng.choice(chapter.duty)),
             package=chapter.package,
+            alcohol_strength=ALCOHOL_STRENGTH.get(hs[:4]),
         )
     return products
+
+
+# A typical strength per heading (% vol): beer, wine, vermouth, cider, ethyl alcohol, spirits.
+ALCOHOL_STRENGTH = {
+    "2203": Decimal("5"),
+    "2204": Decimal("12.5"),
+    "2205": Decimal("16"),
+    "2206": Decimal("6"),
+    "2207": Decimal("96"),
+    "2208": Decimal("40"),
+}
 
 
 def _describe(text: str) -> str:
@@ -955,9 +968,14 @@ def _item_dicts(
             "procedure": procedure,
             "package_count": item.packages,
             "package_kind": world.products[item.hs].package,
+            **_strength(world.products[item.hs]),
         }
         for index, (item, price) in enumerate(zip(items, prices, strict=True))
     ]
+
+
+def _strength(product: DemoProduct) -> dict[str, str]:
+    return {"alcohol_strength": str(product.alcohol_strength)} if product.alcohol_strength else {}
 
 
 def _decide(world: DemoWorld, rng: random.Random, trader: _Trader, seller: _Seller) -> str | None:

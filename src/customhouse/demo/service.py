@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from itertools import groupby
 
 from sqlalchemy.orm import Session
@@ -45,6 +46,8 @@ from customhouse.declarations.schemas import Control, Correction, Declaration, L
 from customhouse.declarations.service import Filters, Policy
 from customhouse.demo.generator import DemoDeclaration, DemoWorld, generate
 from customhouse.parties import service as parties
+from customhouse.payments import service as payments
+from customhouse.payments.schemas import NewGuarantee
 from customhouse.reference import codes
 
 RANDOM_CHECK_SHARE = 0.10
@@ -58,6 +61,8 @@ BUSY_OFFICE_SHARE = 0.05  # offices with at least this share of the traffic get 
 RANDOM_CHECK_DOCUMENTS = ["380", "271"]  # invoice and packing list: a valuation check
 
 AUDITOR = Principal(name="demo-seed", roles=frozenset({Role.AUDITOR}))
+SUPERVISOR = Principal(name="demo-seed", roles=frozenset({Role.SUPERVISOR}))
+DEFERMENT_LIMIT = Decimal(10**11)  # a year of a trader's duties, never settled in the demo
 
 
 class SeedError(RuntimeError):
@@ -116,8 +121,10 @@ def has_declarations(session: Session) -> bool:
     return bool(declaration_service.list_declarations(session, by=AUDITOR, filters=Filters(), limit=1).items)
 
 
-def register(session: Session, world: DemoWorld) -> None:
-    """Register the KR traders and brokers and the brokers' mandates; skip those already there."""
+def register(session: Session, world: DemoWorld, currency: str) -> None:
+    """Register the KR traders and brokers and the brokers' mandates, and give each trader a deferment
+    account in `currency` (its duties are secured on it, so its green goods go at once); skip those
+    already there."""
     local = [party for party in world.parties if party.role in ("trader", "broker")]
     known = parties.registered(session, [party.id for party in local])
     for party in local:
@@ -125,6 +132,11 @@ def register(session: Session, world: DemoWorld) -> None:
             parties.register(
                 session, id=party.id, name=party.name, country=party.country, kind=party.role, aeo=party.aeo
             )
+            if party.role == "trader":
+                account = NewGuarantee(
+                    party_id=party.id, kind="deferment", limit=DEFERMENT_LIMIT, currency=currency
+                )
+                payments.open_guarantee(session, guarantee=account, by=SUPERVISOR)
     for mandate in world.mandates:
         pair = (mandate.representative_id, mandate.client_id)
         if not parties.mandated_pairs(session, [pair], mandate.valid_from):
@@ -150,14 +162,16 @@ def seed(
     at_end = at_end or utcnow()
     world = generate(declarations, seed, start=(at_end - YEAR).date(), country=policy.country)
     report = SeedReport(world=world)
-    register(session, world)
+    register(session, world, policy.currency)
     rng = random.Random(seed)  # the officers' own draws, apart from the generator's
     hold = dataclasses.replace(policy, auto_release_green=False)
     for _day, batch in groupby(world.declarations(), key=lambda item: item.lodged_at.date()):
         count = 0
         for item in batch:
             checked = rng.random() < RANDOM_CHECK_SHARE
-            declaration = _lodge(session, item, hold if checked else policy)
+            declaration = _assessed(
+                session, _lodge(session, item, hold if checked else policy), hold if checked else policy
+            )
             final = _officers(session, item, declaration, hold if checked else policy, rng, at_end, report)
             _count(report, item, final)
             count += 1
@@ -177,6 +191,14 @@ def _lodge(session: Session, item: DemoDeclaration, policy: Policy) -> Declarati
             f"demo declaration {item.document['lrn']} was refused: {problem and problem.detail} {errors}"
         )
     return outcome.declaration
+
+
+def _assessed(session: Session, declaration: Declaration, policy: Policy) -> Declaration:
+    """What the event dispatcher does after each change of a running server: assess, and release what
+    is green and secured (the seed runs without a dispatcher; later deliveries change nothing more)."""
+    at = declaration.updated_at
+    declaration_service.assess(session, declaration_id=declaration.id, policy=policy, at=at)
+    return declaration_service.get(session, declaration_id=declaration.id, by=AUDITOR)
 
 
 def _steps(
@@ -216,6 +238,7 @@ def _officers(
             expected_revision=current.revision,
             at=accepted,
         )
+        current = _assessed(session, current, policy)
         start = accepted
     if current.state not in (State.ACCEPTED, State.UNDER_CONTROL):
         return current
@@ -246,13 +269,19 @@ def _officers(
         control=_control(item, rng, report),
         at=controlled,
     )
+    current = _assessed(session, current, policy)
     report.controlled += 1
     report.random_checks += random_check
     released = next(steps, None)
     if released is None:
         return current
     return declaration_service.release(
-        session, declaration_id=current.id, by=officer, expected_revision=current.revision, at=released
+        session,
+        declaration_id=current.id,
+        by=officer,
+        policy=policy,
+        expected_revision=current.revision,
+        at=released,
     )
 
 

@@ -92,12 +92,14 @@ class DemoGateway:
     @classmethod
     def from_settings(cls, settings: Settings) -> DemoGateway:
         """The shared secret in a file under var_dir (created at first use, mode 600); callbacks to this
-        server's own webhook; payment pages on the same origin as the API."""
+        server's own webhook (at `public_url` when set); payment pages on the same origin as the API."""
         path = settings.var_dir / SECRET_FILE
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        public = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
         return cls(
             secret=lambda: load_or_create(path, lambda: secrets.token_hex(32).encode()).strip(),
-            webhook_url=f"http://{host}:{settings.port}{WEBHOOK_PATH}",
+            webhook_url=f"{public}{WEBHOOK_PATH}",
+            base_url=settings.public_url or "",
         )
 
     # ------------------------------------------------------------ the port, as the platform sees it

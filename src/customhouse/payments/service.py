@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -147,10 +148,12 @@ def _same_money(stored: Decimal, given: Decimal) -> bool:
 
 
 def create_order(session: Session, *, order: schemas.NewOrder, by: Principal) -> tuple[schemas.Order, bool]:
-    """The order for (declaration, assessment version), created if new; (order, created). The same
-    order asked again returns the existing one; another amount or party for it is a 409."""
-    if not _acts_for(session, by, order.party_id):
-        raise _forbidden_party(by, "/party_id")
+    """An order issued by hand by a supervisor (assessments issue theirs through `settle`); (order,
+    created). The same order asked again returns the existing one; another amount or party, a 409."""
+    if not by.has(Role.SUPERVISOR):
+        raise Problem(
+            403, "forbidden", "payment orders come from assessments; only a supervisor issues one by hand"
+        )
     existing = session.scalar(
         select(PaymentOrder).where(
             PaymentOrder.declaration_id == order.declaration_id,
@@ -448,7 +451,13 @@ def _security(record: Security, currency: str) -> schemas.Security:
 
 
 def _guarantee_event(
-    event_type: str, guarantee_id: uuid.UUID, by: str, party: str | None, /, **data: Any
+    event_type: str,
+    guarantee_id: uuid.UUID,
+    by: str,
+    party: str | None,
+    /,
+    at: datetime | None = None,
+    **data: Any,
 ) -> events.DomainEvent:
     return events.DomainEvent(
         type=event_type,
@@ -457,6 +466,7 @@ def _guarantee_event(
         actor=by,
         actor_party=party,
         data=data,
+        occurred_at=at or utcnow(),
     )
 
 
@@ -617,13 +627,16 @@ def secure(
     return _security(created, record.currency), True
 
 
-def _release(session: Session, security: Security, actor: str, party: str | None) -> bool:
+def _release(
+    session: Session, security: Security, actor: str, party: str | None, at: datetime | None = None
+) -> bool:
     """Give the amount back to the guarantee, once: False when it was released already."""
+    at = at or utcnow()
     securities = table(Security)
     done = session.execute(
         update(securities)
         .where(securities.c.id == security.id, securities.c.state == schemas.SecurityState.SECURED)
-        .values(state=schemas.SecurityState.RELEASED, released_at=utcnow())
+        .values(state=schemas.SecurityState.RELEASED, released_at=at)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return False
@@ -641,6 +654,7 @@ def _release(session: Session, security: Security, actor: str, party: str | None
                 security.guarantee_id,
                 actor,
                 party,
+                at=at,
                 security_id=str(security.id),
                 declaration_id=str(security.declaration_id),
                 assessment_version=security.assessment_version,
@@ -675,3 +689,229 @@ def on_payment_succeeded(session: Session, event: events.DomainEvent) -> None:
     )
     if security is not None:
         _release(session, security, event.actor, None)
+
+
+# ---------------------------------------------------------------- what assessments make owed
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What a declaration owes after one version of its assessment (beyond what was paid before)."""
+
+    declaration_id: uuid.UUID
+    assessment_version: int
+    party_id: str  # the declarant
+    amount: Decimal  # >= 0
+    currency: str
+    at: datetime | None = None  # when it became owed (the assessment's time); now if not given
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Whether what a declaration owes is paid or secured, so that its goods may be released."""
+
+    owed: Decimal
+    currency: str
+    order_id: uuid.UUID | None = None
+    paid: bool = False
+    secured: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.owed == 0 or self.paid or self.secured
+
+
+def settle(session: Session, *, dues: list[Due], actor: str) -> dict[uuid.UUID, Standing]:
+    """Make each declaration owe what its newest assessment says, in a few statements per batch.
+
+    Pending orders of earlier assessments are cancelled and their securities given back; each amount
+    due gets a payment order, secured at once from the declarant's deferment account, else its
+    guarantee, in that currency when the balance covers it (WTO TFA art. 7.3: release against a
+    guarantee before payment). An assessment that owes nothing more needs neither."""
+    if not dues:
+        return {}
+    now = utcnow()
+    ids = [due.declaration_id for due in dues]
+    _replace_earlier(session, ids, actor, dues[0].at or now)
+    owing = [due for due in dues if due.amount > 0]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "declaration_id": due.declaration_id,
+            "assessment_version": due.assessment_version,
+            "party_id": due.party_id,
+            "amount": due.amount,
+            "currency": due.currency,
+            "state": schemas.OrderState.PENDING,
+            "created_at": due.at or now,
+            "created_by": actor,
+        }
+        for due in owing
+    ]
+    standings = {due.declaration_id: Standing(Decimal(0), due.currency) for due in dues}
+    if not rows:
+        return standings
+    session.execute(insert(table(PaymentOrder)), rows)
+    events.record(
+        session,
+        [
+            dataclasses.replace(
+                _event("payment.ordered", PaymentOrder(**row), actor, None), occurred_at=row["created_at"]
+            )
+            for row in rows
+        ],
+    )
+    held = _hold(session, owing, actor, now)
+    for due, row in zip(owing, rows, strict=True):
+        standings[due.declaration_id] = Standing(
+            due.amount, due.currency, row["id"], secured=due.declaration_id in held
+        )
+    return standings
+
+
+def _replace_earlier(session: Session, declaration_ids: list[uuid.UUID], actor: str, at: datetime) -> None:
+    """Cancel the pending orders and give back the securities of earlier assessments (on amendment)."""
+    orders = table(PaymentOrder)
+    pending = session.scalars(
+        select(PaymentOrder).where(
+            PaymentOrder.declaration_id.in_(declaration_ids),
+            PaymentOrder.state == schemas.OrderState.PENDING,
+        )
+    ).all()
+    for record in pending:
+        session.execute(
+            update(orders)
+            .where(orders.c.id == record.id, orders.c.state == schemas.OrderState.PENDING)
+            .values(state=schemas.OrderState.CANCELLED, cancelled_at=at)
+        )
+        event = _event("payment.cancelled", record, actor, None)
+        replaced = dataclasses.replace(event, reason="replaced by a new assessment", occurred_at=at)
+        events.record(session, [replaced])
+    held = session.scalars(
+        select(Security).where(
+            Security.declaration_id.in_(declaration_ids), Security.state == schemas.SecurityState.SECURED
+        )
+    ).all()
+    for security in held:
+        _release(session, security, actor, None, at)
+
+
+def _hold(session: Session, dues: list[Due], actor: str, now: datetime) -> set[uuid.UUID]:
+    """Secure each due on its party's accounts in that currency (deferment first, then guarantee) while
+    their balance covers it, in order; returns the declarations secured.
+
+    Per account, one locked read of the balance (FOR UPDATE on PostgreSQL; a SQLite writer holds the
+    whole database), the choice in Python, and one UPDATE that takes the sum and is still guarded by
+    `balance >= sum`: the balance never goes below zero. Then the securities and their events in bulk."""
+    wanted = {(due.party_id, due.currency) for due in dues}
+    accounts = session.execute(
+        select(Guarantee.id, Guarantee.party_id, Guarantee.currency, Guarantee.balance_milli)
+        .where(
+            Guarantee.party_id.in_({party for party, _ in wanted}),
+            Guarantee.currency.in_({currency for _, currency in wanted}),
+        )
+        .order_by(Guarantee.kind, Guarantee.id)  # "deferment" sorts before "guarantee"
+        .with_for_update()
+    ).all()
+    left = {account.id: int(account.balance_milli) for account in accounts}
+    by_owner: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for account in accounts:
+        by_owner.setdefault((account.party_id, account.currency), []).append(account.id)
+    secured: list[tuple[dict[str, Any], Due]] = []
+    for due in dues:
+        milli = to_thousandths(due.amount)
+        for account_id in by_owner.get((due.party_id, due.currency), []):
+            if left[account_id] >= milli:
+                left[account_id] -= milli
+                secured.append(
+                    (
+                        {
+                            "id": new_id(),
+                            "guarantee_id": account_id,
+                            "declaration_id": due.declaration_id,
+                            "assessment_version": due.assessment_version,
+                            "amount_milli": milli,
+                            "state": schemas.SecurityState.SECURED,
+                            "secured_at": due.at or now,
+                            "secured_by": actor,
+                        },
+                        due,
+                    )
+                )
+                break
+    if not secured:
+        return set()
+    guarantees = table(Guarantee)
+    for account in accounts:
+        taken = int(account.balance_milli) - left[account.id]
+        if taken == 0:
+            continue
+        done = session.execute(
+            update(guarantees)
+            .where(guarantees.c.id == account.id, guarantees.c.balance_milli >= taken)
+            .values(balance_milli=guarantees.c.balance_milli - taken)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"guarantee {account.id} changed under its lock")
+    session.execute(insert(table(Security)), [row for row, _ in secured])
+    events.record(
+        session,
+        [
+            _guarantee_event(
+                "guarantee.secured",
+                row["guarantee_id"],
+                actor,
+                None,
+                at=row["secured_at"],
+                security_id=str(row["id"]),
+                declaration_id=str(row["declaration_id"]),
+                assessment_version=row["assessment_version"],
+                amount=schemas.amount_text(due.amount),
+                currency=due.currency,
+            )
+            for row, due in secured
+        ],
+    )
+    return {due.declaration_id for _, due in secured}
+
+
+def paid(session: Session, *, declaration_ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """What was paid so far on each declaration (its paid orders, every assessment version)."""
+    totals: dict[uuid.UUID, Decimal] = {}
+    for declaration_id, amount in session.execute(
+        select(PaymentOrder.declaration_id, PaymentOrder.amount).where(
+            PaymentOrder.declaration_id.in_(declaration_ids), PaymentOrder.state == schemas.OrderState.PAID
+        )
+    ):
+        totals[declaration_id] = totals.get(declaration_id, Decimal(0)) + Decimal(amount)
+    return totals
+
+
+def standing(session: Session, *, due: Due) -> Standing:
+    """Whether `due` (the newest assessment's amount) is paid, or secured by the declarant's account."""
+    if due.amount == 0:
+        return Standing(Decimal(0), due.currency)
+    order = session.scalar(
+        select(PaymentOrder).where(
+            PaymentOrder.declaration_id == due.declaration_id,
+            PaymentOrder.assessment_version == due.assessment_version,
+            PaymentOrder.state != schemas.OrderState.CANCELLED,
+        )
+    )
+    secured = session.scalar(
+        select(Security.amount_milli)
+        .join(Guarantee, Guarantee.id == Security.guarantee_id)
+        .where(
+            Security.declaration_id == due.declaration_id,
+            Security.assessment_version == due.assessment_version,
+            Security.state == schemas.SecurityState.SECURED,
+            Guarantee.party_id == due.party_id,
+        )
+    )
+    return Standing(
+        due.amount,
+        due.currency,
+        order.id if order else None,
+        paid=order is not None and order.state == schemas.OrderState.PAID,
+        secured=secured is not None and secured >= to_thousandths(due.amount),
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from customhouse import events
@@ -226,6 +226,19 @@ def allocate(session: Session, *, quota_id: str, quantity: Decimal, on: date) ->
         )
         if taken.rowcount == 1:  # type: ignore[attr-defined]
             return from_thousandths(take)
+
+
+def give_back(session: Session, *, quota_id: str, quantity: Decimal) -> None:
+    """Return `quantity` drawn earlier (a declaration reassessed after amendment draws anew); the balance
+    never exceeds the quota's volume (a re-import may have lowered it meanwhile)."""
+    milli = to_thousandths(quantity, Rounding.HALF_UP)
+    quotas = table(TariffQuota)
+    returned = quotas.c.balance_milli + milli
+    session.execute(
+        update(quotas)
+        .where(quotas.c.id == quota_id)
+        .values(balance_milli=case((returned > quotas.c.volume_milli, quotas.c.volume_milli), else_=returned))
+    )
 
 
 def assess_item(session: Session, *, tariff: Tariff, goods: Goods, on: date) -> Assessment:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from customhouse.advisory.estimate import landed_cost
-from customhouse.advisory.schemas import LandedCost
+from customhouse.assessment.breakdown import landed_cost
+from customhouse.assessment.schemas import LandedCost
 from customhouse.problems import Problem
 from customhouse.tariff.selection import Tariff
 from tests.advisory.conftest import request
@@ -185,7 +185,7 @@ def problem_of(demo: Tariff, on: date = MONDAY, **fields: Any) -> Problem:
 
 
 def test_a_date_after_the_rate_data_is_refused_with_the_last_date(demo):
-    problem = problem_of(demo, on=date(2026, 3, 9))  # the round table ends on Friday 2026-03-06
+    problem = problem_of(demo, on=date(2026, 3, 16))  # the round table ends on Friday 2026-03-06: 10 days
     [error] = problem.errors
     assert error.pointer == "/date"
     assert "the rate data ends on 2026-03-06" in error.detail

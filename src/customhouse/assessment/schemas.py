@@ -26,6 +26,7 @@ from customhouse.declarations.schemas import (
     Model,
     Money,
     Name,
+    Strength,
     UnitCode,
 )
 from customhouse.reference import codes
@@ -47,7 +48,6 @@ def _commodity_code(value: str) -> str:
 
 CommodityCode = Annotated[str, AfterValidator(_commodity_code)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=3)]
-Strength = Annotated[Decimal, Field(gt=0, le=100, decimal_places=2)]
 
 
 class AdvisoryItem(Model):
