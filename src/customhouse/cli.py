@@ -13,6 +13,7 @@ from customhouse.declarations.cli import submit
 from customhouse.demo.cli import app as demo_app
 from customhouse.parties.cli import app as parties_app
 from customhouse.payments.cli import app as payments_app
+from customhouse.risk.cli import app as risk_app
 from customhouse.tariff.cli import app as tariff_app
 
 app = typer.Typer(help="customhouse: an open-source digital customs platform.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(tariff_app, name="tariff")
 app.add_typer(advisory_app, name="advisory")
 app.add_typer(payments_app, name="payments")
+app.add_typer(risk_app, name="risk")
 app.command()(submit)
 
 
