@@ -33,8 +33,13 @@ from customhouse.risk import evaluate as ev
 from customhouse.risk.features import Records
 from customhouse.risk.model import Params, fit_booster
 
+PLACES = [  # beside the checkout, or where this machine keeps it when the checkout is a clone elsewhere
+    Path(__file__).resolve().parents[2] / "shared/data/customs-risk",
+    Path("/work/shared/data/customs-risk"),
+]
 DATA = Path(
-    os.environ.get("CUSTOMHOUSE_RISK_DATA", Path(__file__).resolve().parents[2] / "shared/data/customs-risk")
+    os.environ.get("CUSTOMHOUSE_RISK_DATA")
+    or next((place for place in PLACES if (place / "df_syn_train_eng.csv").exists()), PLACES[0])
 )
 FLOORS = {"precision@5%": 0.94, "precision@10%": 0.86}
 PUBLISHED = {"precision@5%": 0.762, "precision@10%": 0.641}  # paper Table 3, LightGBM, test quarter

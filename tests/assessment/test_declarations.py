@@ -23,6 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from customhouse.assessment import service as assessments
+from customhouse.assessment.breakdown import landed_cost
+from customhouse.assessment.currency import ecb_rates
+from customhouse.assessment.schemas import LandedCostRequest
 from customhouse.auth.service import Principal, Role
 from customhouse.config import Settings
 from customhouse.declarations import service as declarations
@@ -32,10 +35,12 @@ from customhouse.payments import service as payments
 from customhouse.payments.demo import DemoGateway
 from customhouse.payments.models import PaymentOrder
 from customhouse.problems import Problem
+from customhouse.tariff import schemas as tariff_schemas
 from customhouse.tariff import service as tariff_service
 from tests import factories
 from tests.factories import OTHER_TRADER, TRADER
 from tests.payments.helpers import callback
+from tests.tariff.conftest import DEMO_TEXT
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday with ECB rates
 TRADER_P = Principal("trader", frozenset({Role.TRADER}), party_id=TRADER)
@@ -367,3 +372,68 @@ def test_amending_and_amending_back_gives_the_original_assessment(world, policy,
         assert restored.total == original.total and restored.owed == original.owed
         assert all(amount >= 0 for *_, amount in lines(newest(world, amended)))
         attempt.rollback()
+
+
+# ---------------------------------------------------------------- the whole assessment adds up
+
+ITEMS = st.lists(
+    st.tuples(
+        st.sampled_from(["610910", "851713", "720851", "040291", "220830", "940360", "020230"]),
+        st.sampled_from(["CN", "DE", "VN", "BD", "US"]),
+        st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000000"), places=2),
+        st.decimals(min_value=Decimal("0.001"), max_value=Decimal("90000"), places=3),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+DEMO = tariff_schemas.to_tariff(tariff_schemas.parse(DEMO_TEXT, file="demo-tariff.yaml"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=ITEMS,
+    invoice_currency=st.sampled_from(["USD", "EUR", "JPY", "KRW"]),
+    incoterm=st.sampled_from(["CIF", "FOB", "EXW", "DAP", "CFR"]),
+    freight=st.decimals(min_value=0, max_value=Decimal("100000"), places=2),
+    insurance=st.decimals(min_value=0, max_value=Decimal("10000"), places=2),
+)
+def test_an_assessment_adds_up_and_owes_nothing_negative(
+    items, invoice_currency, incoterm, freight, insurance
+):
+    def grant(quota: Any, wanted: Decimal) -> tuple[Decimal, str]:
+        return wanted / 2, "half granted"  # half of what is asked: the split between the two rates
+
+    request = LandedCostRequest.model_validate(
+        {
+            "invoice_currency": invoice_currency,
+            "incoterm": incoterm,
+            "freight": str(freight),
+            "insurance": str(insurance),
+            "goods_items": [
+                {
+                    "hs_code": hs,
+                    "origin": origin,
+                    "price": str(price),
+                    "net_mass": str(mass),
+                    "quantity": str(mass),
+                    "unit": "LTR" if hs.startswith("22") else "KGM",
+                    "alcohol_strength": "40" if hs.startswith("22") else None,
+                    "preference_claimed": claimed,
+                    "proof_of_origin": claimed,
+                }
+                for hs, origin, price, mass, claimed in items
+            ],
+        }
+    )
+    result = landed_cost(DEMO, request, on=AT.date(), grant=grant, rates=ecb_rates())
+    every_line = [line.amount.amount for item in result.items for line in item.lines]
+    assert all(amount >= 0 for amount in every_line)
+    assert sum(every_line) == result.duties_and_taxes.amount
+    assert sum(total.amount for total in result.by_tax.values()) == result.duties_and_taxes.amount
+    assert sum(item.customs_value.amount for item in result.items) == result.customs_value.amount
+    assert sum(item.duties_and_taxes.amount for item in result.items) == result.duties_and_taxes.amount
+    assert result.landed_cost.amount == result.customs_value.amount + result.duties_and_taxes.amount
+    assert all(amount == amount.to_integral_value() for amount in every_line)  # KRW: whole won, per line

@@ -11,7 +11,13 @@ import pytest
 from customhouse.risk.features import Records
 
 REPO = Path(__file__).resolve().parents[2]
-KCS = Path(os.environ.get("CUSTOMHOUSE_RISK_DATA", REPO.parent / "shared" / "data" / "customs-risk"))
+# Beside the checkout (../shared/data), or where this machine keeps it when the checkout is a clean
+# clone elsewhere (CI), unless CUSTOMHOUSE_RISK_DATA says.
+PLACES = [REPO.parent / "shared" / "data" / "customs-risk", Path("/work/shared/data/customs-risk")]
+KCS = Path(
+    os.environ.get("CUSTOMHOUSE_RISK_DATA")
+    or next((place for place in PLACES if (place / "df_syn_train_eng.csv").exists()), PLACES[0])
+)
 
 
 def synthetic(n: int = 600, seed: int = 0, days: int = 40) -> tuple[Records, np.ndarray]:
