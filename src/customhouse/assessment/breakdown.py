@@ -292,7 +292,7 @@ def _notes(rate: currency.ExchangeRate, beyond_border: bool, estimate: bool) -> 
     if rate.is_fallback:
         notes.append(
             f"no reference rate on {rate.requested.isoformat()}: the rate of {rate.published.isoformat()}, "
-            "the business day before, is used"
+            "the latest published before it, is used"
         )
     if beyond_border:
         notes.append(f"the {BEYOND_BORDER_NOTE}: the customs value may be lower if declared separately")

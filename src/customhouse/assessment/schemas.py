@@ -92,7 +92,9 @@ class Rate(BaseModel):
     quote: str
     rate: Decimal = Field(description="units of `quote` for one unit of `base`")
     requested: dt.date
-    published: dt.date = Field(description="the date of the rate used: the business day before if none")
+    published: dt.date = Field(
+        description="the date of the rate used: the latest published before `requested` when none was on it"
+    )
     source: str
     text: str
 

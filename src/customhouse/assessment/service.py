@@ -98,6 +98,9 @@ class TariffAssessor:
         imports = [(i, job) for i, job in imports if (job.declaration_id, job.version) not in done]
         if not imports:
             return answers
+        earlier: dict[uuid.UUID, AssessmentRecord] = {}  # each declaration's newest assessment, if any
+        for record in sorted(done.values(), key=lambda record: record.version):
+            earlier[record.declaration_id] = record
         tariff = tariff_service.current(session)
         if tariff is None:
             for index, _job in imports:
@@ -106,18 +109,24 @@ class TariffAssessor:
         assessed: list[tuple[int, _Assessed]] = []
         for index, job in imports:
             try:
-                assessed.append((index, self._assess_one(session, tariff, job)))
+                assessed.append(
+                    (index, self._assess_one(session, tariff, job, earlier.get(job.declaration_id)))
+                )
             except Problem as problem:
                 answers[index] = problem
             except currency.RateError as error:  # the administration's rates, not the declarant's doing
                 answers[index] = Problem(503, "not-assessable", f"the duties cannot be assessed now: {error}")
         for index, settlement in zip(
-            [index for index, _ in assessed], self._store(session, [a for _, a in assessed], by), strict=True
+            [index for index, _ in assessed],
+            self._store(session, [a for _, a in assessed], earlier, by),
+            strict=True,
         ):
             answers[index] = settlement
         return answers
 
-    def _assess_one(self, session: Session, tariff: Tariff, job: ToAssess) -> _Assessed:
+    def _assess_one(
+        self, session: Session, tariff: Tariff, job: ToAssess, earlier: AssessmentRecord | None
+    ) -> _Assessed:
         on = today_in(self.country, job.accepted_at)
         request = _request(job.document)
         wanted: list[str] = []
@@ -128,20 +137,26 @@ class TariffAssessor:
 
         result = landed_cost(tariff, request, on=on, grant=probe, rates=self.rates)
         drawn: dict[str, Decimal] = {}
-        if job.version > 1:  # what the previous version drew goes back before this one draws
-            for quota_id, quantity in _drawn_before(session, job.declaration_id).items():
-                tariff_service.give_back(session, quota_id=quota_id, quantity=quantity)
+        for quota_id, quantity in (earlier.quotas if earlier else {}).items():
+            # what the previous version drew goes back before this one draws
+            tariff_service.give_back(session, quota_id=quota_id, quantity=Decimal(quantity))
         if wanted:  # the declaration is assessable: now draw on the quota for real
             grant = _drawer(session, on, drawn)
             result = landed_cost(tariff, request, on=on, grant=grant, rates=self.rates)
         return _Assessed(job, on, result, drawn)
 
-    def _store(self, session: Session, assessed: list[_Assessed], by: Principal) -> list[Settlement]:
+    def _store(
+        self,
+        session: Session,
+        assessed: list[_Assessed],
+        earlier: dict[uuid.UUID, AssessmentRecord],
+        by: Principal,
+    ) -> list[Settlement]:
         if not assessed:
             return []
-        ids = [one.job.declaration_id for one in assessed]
-        previous = _latest_totals(session, ids)
-        paid = payments.paid(session, declaration_ids=ids)
+        reassessed = [one.job.declaration_id for one in assessed if one.job.declaration_id in earlier]
+        previous = {declaration_id: Decimal(earlier[declaration_id].total) for declaration_id in reassessed}
+        paid = payments.paid(session, declaration_ids=reassessed) if reassessed else {}
         rows: list[dict[str, Any]] = []
         for one in assessed:
             declaration_id = one.job.declaration_id
@@ -178,7 +193,7 @@ class TariffAssessor:
             )
             for row in rows
         ]
-        standings = payments.settle(session, dues=dues, actor=by.name)
+        standings = payments.settle(session, dues=dues, actor=by.name, replacing=bool(reassessed))
         return [
             _settlement(standings[due.declaration_id], [_event(row, by)])
             for due, row in zip(dues, rows, strict=True)
@@ -271,17 +286,6 @@ def _request(document: DeclarationDocument) -> LandedCostRequest:
     )
 
 
-def _latest_totals(session: Session, declaration_ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
-    totals: dict[uuid.UUID, Decimal] = {}
-    for declaration_id, total in session.execute(
-        select(AssessmentRecord.declaration_id, AssessmentRecord.total)
-        .where(AssessmentRecord.declaration_id.in_(declaration_ids))
-        .order_by(AssessmentRecord.version)
-    ):
-        totals[declaration_id] = Decimal(total)
-    return totals
-
-
 def _assessed_versions(
     session: Session, declaration_ids: list[uuid.UUID]
 ) -> dict[tuple[uuid.UUID, int], AssessmentRecord]:
@@ -291,11 +295,6 @@ def _assessed_versions(
         select(AssessmentRecord).where(AssessmentRecord.declaration_id.in_(declaration_ids))
     )
     return {(record.declaration_id, record.version): record for record in records}
-
-
-def _drawn_before(session: Session, declaration_id: uuid.UUID) -> dict[str, Decimal]:
-    record = _latest(session, declaration_id)
-    return {quota: Decimal(quantity) for quota, quantity in (record.quotas if record else {}).items()}
 
 
 def _latest(session: Session, declaration_id: uuid.UUID) -> AssessmentRecord | None:

@@ -721,7 +721,9 @@ class Standing:
         return self.owed == 0 or self.paid or self.secured
 
 
-def settle(session: Session, *, dues: list[Due], actor: str) -> dict[uuid.UUID, Standing]:
+def settle(
+    session: Session, *, dues: list[Due], actor: str, replacing: bool = True
+) -> dict[uuid.UUID, Standing]:
     """Make each declaration owe what its newest assessment says, in a few statements per batch.
 
     Pending orders of earlier assessments are cancelled and their securities given back; each amount
@@ -732,7 +734,8 @@ def settle(session: Session, *, dues: list[Due], actor: str) -> dict[uuid.UUID, 
         return {}
     now = utcnow()
     ids = [due.declaration_id for due in dues]
-    _replace_earlier(session, ids, actor, dues[0].at or now)
+    if replacing:  # the assessor says when none of them owed anything before (a first assessment)
+        _replace_earlier(session, ids, actor, dues[0].at or now)
     owing = [due for due in dues if due.amount > 0]
     rows: list[dict[str, Any]] = [
         {
