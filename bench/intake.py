@@ -264,9 +264,7 @@ def service_layer(
         return len(batch)
 
     dispatcher = Dispatcher(factory)
-    assess = assessing(rules)
-    for event_type in (*ASSESSED_ON, *SETTLED_ON):
-        dispatcher.subscribe(event_type, assess)
+    dispatcher.subscribe_batch((*ASSESSED_ON, *SETTLED_ON), assessing(rules))
     lodge(warmup)  # code lists, SQLAlchemy's statement cache, pydantic's validators: warm
     while dispatcher.deliver_pending():
         pass

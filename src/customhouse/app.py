@@ -26,6 +26,8 @@ from customhouse.declarations import api as declarations_api
 from customhouse.declarations.selectivity import LaneSelector, RequiredDocuments
 from customhouse.declarations.service import ASSESSED_ON, SETTLED_ON, Policy, assessing
 from customhouse.events import Dispatcher, DomainEvent
+from customhouse.ledger import api as ledger_api
+from customhouse.ledger.service import Ledger
 from customhouse.observability import Metrics, RequestContext
 from customhouse.payments import api as payments_api
 from customhouse.payments.demo import DemoGateway
@@ -125,14 +127,21 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = threading.Thread(target=dispatcher.run, args=(stop,), name="event-dispatcher", daemon=True)
+        sequencer = _app.state.ledger_sequencer
+        threads = [
+            threading.Thread(target=dispatcher.run, args=(stop,), name="event-dispatcher", daemon=True),
+            threading.Thread(target=sequencer.run, args=(stop,), name="ledger-sequencer", daemon=True),
+        ]
         if run_dispatcher:
-            thread.start()
+            for thread in threads:
+                thread.start()
         yield
         stop.set()
         dispatcher.notify()
+        sequencer.notify()
         if run_dispatcher:
-            thread.join(timeout=5)
+            for thread in threads:
+                thread.join(timeout=5)
 
     app = FastAPI(
         title="customhouse",
@@ -146,9 +155,9 @@ def create_app(
     app.state.policy = policy = policy_from(settings)
     app.state.rates = currency.rates_from(settings)
     app.state.dispatcher = dispatcher
-    assess = assessing(policy)  # assessment and release follow acceptance, amendment and payment
-    for event_type in (*ASSESSED_ON, *SETTLED_ON):
-        dispatcher.subscribe(event_type, assess)
+    # assessment and release follow acceptance, amendment and payment, a pass of events at a time
+    dispatcher.subscribe_batch((*ASSESSED_ON, *SETTLED_ON), assessing(policy))
+    ledger_api.install(app, Ledger.from_settings(settings))  # every document and decision, logged
     app.state.metrics = metrics
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)

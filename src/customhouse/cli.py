@@ -11,6 +11,8 @@ from customhouse.db import make_engine, upgrade
 from customhouse.declarations.cli import app as declarations_app
 from customhouse.declarations.cli import submit
 from customhouse.demo.cli import app as demo_app
+from customhouse.ledger.cli import app as ledger_app
+from customhouse.ledger.cli import witness_round
 from customhouse.parties.cli import app as parties_app
 from customhouse.payments.cli import app as payments_app
 from customhouse.risk.cli import app as risk_app
@@ -27,6 +29,8 @@ app.add_typer(tariff_app, name="tariff")
 app.add_typer(advisory_app, name="advisory")
 app.add_typer(payments_app, name="payments")
 app.add_typer(risk_app, name="risk")
+app.add_typer(ledger_app, name="ledger")
+app.command("witness")(witness_round)
 app.command()(submit)
 
 

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     # of this server, which the gateway's pages and callbacks use.
     payment_gateway: str = "demo"
     public_url: str | None = None
+    # The transparency log: its checkpoint origin (never change it once published; default
+    # <public_url host>/log, else <host>/customhouse/log), its signed-note key file (created at first use,
+    # default var_dir/keys/ledger-note.key), the verifier keys of the witnesses whose cosignatures it keeps
+    # (CUSTOMHOUSE_LEDGER_WITNESSES='["name+hash+key", ...]').
+    ledger_origin: str | None = None
+    ledger_key_file: Path | None = None
+    ledger_witnesses: list[str] = []
     # The lane policy behind the selectivity port: "documents" is the built-in default rule.
     selectivity: str = "documents"
     # Declarations committed per transaction in bulk lodgement (NDJSON).

@@ -5,6 +5,7 @@ from customhouse.auth import models as auth_models
 from customhouse.db import Base
 from customhouse.declarations import models as declaration_models
 from customhouse.events import Event, OutboxEntry
+from customhouse.ledger import models as ledger_models
 from customhouse.parties import models as party_models
 from customhouse.payments import models as payment_models
 from customhouse.tariff import models as tariff_models
@@ -17,6 +18,7 @@ __all__ = [
     "assessment_models",
     "auth_models",
     "declaration_models",
+    "ledger_models",
     "metadata",
     "party_models",
     "payment_models",

@@ -170,7 +170,7 @@ def test_without_an_account_the_goods_wait_for_payment_and_go_when_it_arrives(wo
 
     pay(world, assessment.order_id, OTHER_P, "221500")
     paid_event = next(event for event in pending_events(world) if event.type == "payment.succeeded")
-    declarations.assessing(policy)(world, paid_event)  # the subscriber to payment.succeeded
+    declarations.assessing(policy)(world, [paid_event])  # the subscriber to payment.succeeded
     released = declarations.get(world, declaration_id=declaration.id, by=OTHER_P)
     assert released.state == "released"
     trail = declarations.audit_trail(world, declaration_id=declaration.id, by=OTHER_P)

@@ -13,7 +13,10 @@ to the green lane otherwise. Required documents:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from customhouse.declarations.schemas import DeclarationDocument, Kind, Lane
 from customhouse.reference import codes
@@ -26,7 +29,12 @@ class LaneDecision:
 
 
 class LaneSelector(Protocol):
-    def select(self, document: DeclarationDocument) -> LaneDecision: ...
+    """`session`: the caller's transaction, when it has one at hand (a selector that reads the database
+    may use it, else its own); `at`: the time of the decision (of acceptance)."""
+
+    def select(
+        self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
+    ) -> LaneDecision: ...
 
 
 def missing_documents(document: DeclarationDocument) -> list[str]:
@@ -46,7 +54,9 @@ def missing_documents(document: DeclarationDocument) -> list[str]:
 class RequiredDocuments:
     """Yellow when a required supporting document is missing, otherwise green."""
 
-    def select(self, document: DeclarationDocument) -> LaneDecision:
+    def select(
+        self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
+    ) -> LaneDecision:
         missing = missing_documents(document)
         if missing:
             return LaneDecision(Lane.YELLOW, [f"missing document {reason}" for reason in missing])

@@ -20,7 +20,7 @@ from typing import Any
 import jsonpatch
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -274,7 +274,7 @@ def _accept_fields(
 ) -> tuple[dict[str, Any], list[events.DomainEvent]]:
     """Acceptance: an MRN and the lane from the selectivity port. A green declaration that owes no duty
     (export, transit) is released at once; an import waits for its assessment (see `assess`)."""
-    decision = policy.selector.select(document)
+    decision = policy.selector.select(document, at=at)
     mrn = new_mrn(country=policy.country, kind=document.kind, at=at)
     fields: dict[str, Any] = {
         "mrn": mrn,
@@ -872,7 +872,7 @@ def amend(
     changes, patch = _new_version(session, record, parsed, by=by, at=at)
     data: dict[str, Any] = {"patch": patch}
     if record.lane:
-        decision = policy.selector.select(parsed)
+        decision = policy.selector.select(parsed, session=session, at=at)
         data["reassessed_lane"] = decision.lane.value
         if LANE_ORDER[decision.lane] > LANE_ORDER[Lane(record.lane)]:
             changes.update(
@@ -1131,61 +1131,117 @@ SETTLED_ON = ("payment.succeeded", "guarantee.secured")
 def assess(
     session: Session, *, declaration_id: uuid.UUID, policy: Policy, at: datetime | None = None
 ) -> None:
-    """Assess the current version of an accepted declaration if it was not yet, then release it if it is
-    green and what it owes is paid or secured. Idempotent: the event dispatcher calls it after every
-    acceptance, amendment, correction, payment and security (at least once each).
+    """`assess_many` of one declaration."""
+    assess_many(session, declaration_ids=[declaration_id], policy=policy, at=at)
+
+
+def assess_many(
+    session: Session, *, declaration_ids: Sequence[uuid.UUID], policy: Policy, at: datetime | None = None
+) -> None:
+    """Assess the current version of each accepted declaration if it was not yet (in the order given:
+    quotas are first come first served), then release those that are green and whose dues are paid or
+    secured. Idempotent: the event dispatcher calls it after every acceptance, amendment, correction,
+    payment and security (at least once each), for a whole pass of events at a time.
 
     Why after the change and not inside it: lodgement must stay fast (the assessment costs more than
     the rest of it), and a declaration is acknowledged before customs assesses it, as ASYCUDA
     separates registration from assessment. A problem the declarant can fix (a quantity in the wrong
     unit) is recorded as `declaration.assessment_refused` and waits for an amendment; one the
     administration must fix (no tariff, no exchange rate) is raised, so that the dispatcher retries."""
-    record = session.get(DeclarationRecord, declaration_id)
-    if record is None or record.accepted_at is None or record.state not in OPEN_AFTER_ACCEPTANCE:
-        return
     at = at or utcnow()
-    document = _document(session, record)
-    job = ToAssess(record.id, record.version, document, record.accepted_at, at)
-    [result] = policy.assessor.assess(session, declarations=[job], by=SYSTEM)
-    if isinstance(result, Problem):
-        if result.status >= 500:
-            raise result
-        refused = _event(
-            "assessment_refused",
-            record.id,
-            SYSTEM,
-            at,
-            result.detail,
-            errors=[error.as_dict() for error in result.errors],
-        )
-        events.record(session, _as_is(record, [refused]))
+    wanted = list(dict.fromkeys(declaration_ids))
+    found = {
+        record.id: record
+        for record in session.scalars(select(DeclarationRecord).where(DeclarationRecord.id.in_(wanted)))
+    }
+    records = [
+        found[identifier]
+        for identifier in wanted
+        if identifier in found
+        and found[identifier].accepted_at is not None
+        and found[identifier].state in OPEN_AFTER_ACCEPTANCE
+    ]
+    if not records:
         return
-    fields: dict[str, Any] = {"state": record.state, "lane": record.lane}
-    released = _release_if_settled(fields, result, policy, record.id, SYSTEM, at)
-    if released:
-        _save(
-            session,
-            record,
-            expected_revision=record.revision,
-            at=at,
-            happened=[*result.happened, *released],
-            **fields,
+    documents = _documents(session, records)
+    jobs = [
+        ToAssess(record.id, record.version, documents[record.id], record.accepted_at or at, at)
+        for record in records
+    ]
+    results = policy.assessor.assess(session, declarations=jobs, by=SYSTEM)
+    happened: list[events.DomainEvent] = []
+    releases: list[dict[str, Any]] = []
+    for record, result in zip(records, results, strict=True):
+        if isinstance(result, Problem):
+            if result.status >= 500:
+                raise result
+            errors = [error.as_dict() for error in result.errors]
+            refused = _event("assessment_refused", record.id, SYSTEM, at, result.detail, errors=errors)
+            happened += _as_is(record, [refused])
+            continue
+        fields: dict[str, Any] = {"state": record.state, "lane": record.lane}
+        released = _release_if_settled(fields, result, policy, record.id, SYSTEM, at)
+        if released:
+            releases.append({"id": record.id, "revision": record.revision})
+            stamp = {"state": fields["state"], "revision": record.revision + 1, "version": record.version}
+            happened += _stamped([*result.happened, *released], **stamp)
+        else:
+            happened += _as_is(record, result.happened)
+    if releases:
+        declarations = table(DeclarationRecord)
+        done = session.execute(
+            update(declarations)
+            .where(declarations.c.id == bindparam("key"), declarations.c.revision == bindparam("seen"))
+            .values(
+                state=State.RELEASED.value,
+                released_at=at,
+                updated_at=at,
+                revision=declarations.c.revision + 1,
+            ),
+            [{"key": release["id"], "seen": release["revision"]} for release in releases],
         )
-    elif result.happened:
-        events.record(session, _as_is(record, result.happened))
+        if done.rowcount != len(releases):  # type: ignore[attr-defined]
+            raise RuntimeError("a declaration changed while it was being released; the pass is retried")
+        released_ids = {release["id"] for release in releases}
+        for record in records:
+            if record.id in released_ids:
+                session.expire(record)  # updated in bulk: read it again when next asked
+    events.record(session, happened)
+
+
+def _documents(
+    session: Session, records: Sequence[DeclarationRecord]
+) -> dict[uuid.UUID, DeclarationDocument]:
+    """The current document of each declaration, in one query."""
+    versions = {record.id: record.version for record in records}
+    rows = session.execute(
+        select(
+            DeclarationVersion.declaration_id, DeclarationVersion.version, DeclarationVersion.document
+        ).where(DeclarationVersion.declaration_id.in_(versions))
+    )
+    return {
+        declaration_id: DeclarationDocument.model_validate(document)
+        for declaration_id, version, document in rows
+        if versions[declaration_id] == version
+    }
+
+
+def assessing(policy: Policy) -> events.BatchHandler:
+    """The batch subscriber that assesses and releases after acceptance, amendment, correction,
+    payment and security events (`ASSESSED_ON`, `SETTLED_ON`)."""
+
+    def handle(session: Session, delivered: list[events.DomainEvent]) -> None:
+        identifiers = [
+            uuid.UUID(
+                event.aggregate_id if event.aggregate_type == AGGREGATE else event.data["declaration_id"]
+            )
+            for event in delivered
+        ]
+        assess_many(session, declaration_ids=identifiers, policy=policy)
+
+    return handle
 
 
 def _as_is(record: DeclarationRecord, happened: list[events.DomainEvent]) -> list[events.DomainEvent]:
     """Events about a declaration that leave it as it is (its state, revision and version)."""
     return _stamped(happened, state=record.state, revision=record.revision, version=record.version)
-
-
-def assessing(policy: Policy) -> events.Handler:
-    """The subscriber that assesses and releases after acceptance, amendment, correction, payment and
-    security events (`ASSESSED_ON`, `SETTLED_ON`)."""
-
-    def handle(session: Session, event: events.DomainEvent) -> None:
-        identifier = event.aggregate_id if event.aggregate_type == AGGREGATE else event.data["declaration_id"]
-        assess(session, declaration_id=uuid.UUID(identifier), policy=policy)
-
-    return handle
