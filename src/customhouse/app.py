@@ -33,10 +33,16 @@ from customhouse.payments import api as payments_api
 from customhouse.payments.demo import DemoGateway
 from customhouse.payments.gateway import Gateway
 from customhouse.problems import MEDIA_TYPE, Problem, from_validation_errors
+from customhouse.risk import api as risk_api
+from customhouse.risk import service as risk_service
+from customhouse.risk.selector import RiskSelector
 
 log = logging.getLogger(__name__)
 
-SELECTORS: dict[str, type[LaneSelector]] = {"documents": RequiredDocuments}
+SELECTORS: dict[str, Callable[[Settings, sessionmaker[Session] | None], LaneSelector]] = {
+    "documents": lambda _settings, _sessions: RequiredDocuments(),
+    "risk": RiskSelector.from_settings,
+}
 GATEWAYS: dict[str, Callable[[Settings], Gateway]] = {"demo": DemoGateway.from_settings}
 
 
@@ -47,9 +53,11 @@ def _choose(setting: str, value: str, choices: dict[str, Any]) -> Any:
         raise ValueError(f"CUSTOMHOUSE_{setting}={value!r}: expected one of {sorted(choices)}") from None
 
 
-def selector_from(settings: Settings) -> LaneSelector:
-    selector: type[LaneSelector] = _choose("SELECTIVITY", settings.selectivity, SELECTORS)
-    return selector()
+def selector_from(settings: Settings, sessions: sessionmaker[Session] | None = None) -> LaneSelector:
+    build: Callable[[Settings, sessionmaker[Session] | None], LaneSelector] = _choose(
+        "SELECTIVITY", settings.selectivity, SELECTORS
+    )
+    return build(settings, sessions)
 
 
 def gateway_from(settings: Settings) -> Gateway:
@@ -57,11 +65,12 @@ def gateway_from(settings: Settings) -> Gateway:
     return build(settings)
 
 
-def policy_from(settings: Settings) -> Policy:
-    """The lodgement policy with the lane selector and the assessor (tariff, rates) the settings name."""
+def policy_from(settings: Settings, sessions: sessionmaker[Session] | None = None) -> Policy:
+    """The lodgement policy with the lane selector and the assessor (tariff, rates) the settings name;
+    a selector that reads the database uses `sessions` (default: its own on the settings' database)."""
     rates = currency.rates_from(settings)
     assessor = TariffAssessor(country=settings.country, currency=settings.national_currency, rates=rates)
-    return Policy.from_settings(settings, selector_from(settings), assessor)
+    return Policy.from_settings(settings, selector_from(settings, sessions), assessor)
 
 
 def _problem_response(request: Request, problem: Problem) -> JSONResponse:
@@ -152,12 +161,13 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
-    app.state.policy = policy = policy_from(settings)
+    app.state.policy = policy = policy_from(settings, sessions)
     app.state.rates = currency.rates_from(settings)
     app.state.dispatcher = dispatcher
     # assessment and release follow acceptance, amendment and payment, a pass of events at a time
     dispatcher.subscribe_batch((*ASSESSED_ON, *SETTLED_ON), assessing(policy))
     ledger_api.install(app, Ledger.from_settings(settings))  # every document and decision, logged
+    risk_service.subscribe(dispatcher)  # lane decisions traced, profile hits and results counted
     app.state.metrics = metrics
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -165,6 +175,7 @@ def create_app(
     app.add_exception_handler(Exception, _on_crash)
     app.include_router(declarations_api.router)
     app.include_router(assessment_api.router)
+    app.include_router(risk_api.router)
     app.include_router(advisory_api.router)
     payments_api.install(app, settings, gateway=gateway_from(settings))
     app.include_router(ops.router)

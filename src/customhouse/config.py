@@ -41,8 +41,20 @@ class Settings(BaseSettings):
     ledger_origin: str | None = None
     ledger_key_file: Path | None = None
     ledger_witnesses: list[str] = []
-    # The lane policy behind the selectivity port: "documents" is the built-in default rule.
+    # The lane policy behind the selectivity port: "documents" (the built-in default rule: yellow when a
+    # required document is missing) or "risk" (targeting profiles, the promoted model, random selection).
     selectivity: str = "documents"
+    # The risk engine: random selection of green lanes (at least 0.02) and the share of those sent red;
+    # probability thresholds, or target yellow/red shares per office ('{"KR000040": [0.10, 0.03]}') and
+    # for other offices; the weight of an AEO's score; seconds between looks at other processes' changes.
+    risk_exploration: float = 0.02
+    risk_exploration_red_share: float = 0.1
+    risk_yellow_threshold: float = 0.2
+    risk_red_threshold: float = 0.5
+    risk_aeo_factor: float = 0.5
+    risk_office_shares: dict[str, tuple[float, float]] = {}
+    risk_default_shares: tuple[float, float] | None = None
+    risk_refresh_seconds: float = 1.0
     # Declarations committed per transaction in bulk lodgement (NDJSON).
     bulk_batch_size: int = 500
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ from customhouse.events import Event, OutboxEntry
 from customhouse.ledger import models as ledger_models
 from customhouse.parties import models as party_models
 from customhouse.payments import models as payment_models
+from customhouse.risk import models as risk_models
 from customhouse.tariff import models as tariff_models
 
 metadata = Base.metadata
@@ -22,5 +23,6 @@ __all__ = [
     "metadata",
     "party_models",
     "payment_models",
+    "risk_models",
     "tariff_models",
 ]

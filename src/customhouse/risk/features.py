@@ -15,6 +15,9 @@ The features:
   the deviation of the log unit value from the mean of earlier declarations and its z-score.
 - The record's own amounts: log value, log mass, log unit value, tax rate.
 
+Labels are 1 (irregular), 0 (conforming) or NaN (no control outcome known: the declaration counts in
+`seen` and in the unit-value references, not in `n` and `rate`).
+
 No leakage from the future: `fit_transform(history, labels)` gives each record the features it would have
 had on its date: outcomes and declarations of strictly earlier dates only (same-day outcomes are not
 known; with `label_lag_days = L` an outcome counts only for declarations dated more than L days later).
@@ -385,13 +388,13 @@ class FeatureBuilder:
             self.tables[family.name].add(keys.family(family), columns)
 
     def observe_outcomes(self, records: Records, labels: npt.NDArray[Any]) -> None:
-        """Add control outcomes (1 irregular, 0 conforming) of declarations already observed or not."""
-        positive = np.asarray(labels, dtype=np.float64)
+        """Add control outcomes (1 irregular, 0 conforming, NaN not known: skipped) of declarations
+        already observed or not."""
+        known, positive = _outcomes(labels)
         keys = _Keys(records)
-        ones = np.ones(positive.size)
         for family in self.families:
-            self.tables[family.name].add(keys.family(family), {_LAB: ones, _POS: positive})
-        self.outcomes += positive.size
+            self.tables[family.name].add(keys.family(family), {_LAB: known, _POS: positive})
+        self.outcomes += float(known.sum())
         self.irregular += float(positive.sum())
 
     @property
@@ -408,13 +411,13 @@ class FeatureBuilder:
     def fit_transform(self, records: Records, labels: npt.NDArray[Any]) -> FloatArray:
         """Each record's features as on its date (earlier records of `records` only); then `fit`."""
         self.reset(records)
-        positive = np.asarray(labels, dtype=np.float64)
+        known, positive = _outcomes(labels)
         days = day_numbers(records["date"])
         lag = self.config.label_lag_days
         keys = _Keys(records)
         n = positive.size
         declared = np.column_stack([np.ones(n), *_unit_value_columns(records).values()])
-        outcomes = np.column_stack([np.ones(n), positive])
+        outcomes = np.column_stack([known, positive])
         by_day = np.argsort(days, kind="stable")
         overall = Grouping(np.zeros(n, dtype=np.uint64), days, by_day).prior(outcomes, lag)
         blocks = [_amounts(records)]
@@ -499,6 +502,13 @@ class FeatureBuilder:
         builder.outcomes = float(meta["outcomes"])
         builder.irregular = float(meta["irregular"])
         return builder
+
+
+def _outcomes(labels: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
+    """(1 where the outcome is known, 1 where it is irregular) from labels with NaN for not known."""
+    values = np.asarray(labels, dtype=np.float64)
+    known = np.isfinite(values)
+    return known.astype(np.float64), np.where(known, values, 0.0)
 
 
 def _length(records: Records) -> int:

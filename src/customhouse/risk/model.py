@@ -255,7 +255,10 @@ class RiskModel:
 
     def explain(self, records: Records, *, top: int = 3) -> list[list[Contribution]]:
         """Per record, the `top` features that raised the score most (LightGBM's own contributions)."""
-        matrix = self.features(records)
+        return self.explain_matrix(self.features(records), top=top)
+
+    def explain_matrix(self, matrix: FloatArray, *, top: int = 3) -> list[list[Contribution]]:
+        """`explain` of rows of features already computed."""
         contributions = np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=self.threads))
         contributions = contributions[:, :-1]
         names = self.feature_names
@@ -326,30 +329,34 @@ def train(
     threads: int = 1,
     on_step: Callable[[str], None] | None = None,
 ) -> RiskModel:
-    """Train on a labelled history (any order): calibration on a later slice, then the whole history."""
+    """Train on a labelled history (any order): calibration on a later slice, then the whole history.
+
+    A NaN label (no control outcome known) makes a declaration history only: it counts in the entity
+    and unit-value features of later ones, and is neither a training row nor a calibration point."""
     params = params or Params()
     records, labels = chronological(records, labels)
-    y = np.asarray(labels)
+    y = np.asarray(labels, dtype=np.float64)
+    known = np.isfinite(y)
 
     boundary = split_by_date(records["date"], params.calibration_fraction)
     later = np.asarray(records["date"]).astype("datetime64[D]") >= boundary
     early_records, early_y = take(records, ~later), y[~later]
     stage1 = FeatureBuilder(params.features)
     matrix = stage1.fit_transform(early_records, early_y)
-    rows = training_rows(early_records, params)
+    rows = training_rows(early_records, params) & known[~later]
     first = fit_booster(
         matrix[rows], early_y[rows], params, seed=seed, threads=threads, names=stage1.feature_names
     )
     margin = np.asarray(
         first.predict(stage1.transform(take(records, later)), raw_score=True, num_threads=threads)
     )
-    calibration = Platt.fit(margin, y[later])
+    calibration = Platt.fit(margin[known[later]], y[later][known[later]])
     if on_step:
-        on_step(f"seed {seed}: calibrated on {int(later.sum()):,} declarations from {boundary}")
+        on_step(f"seed {seed}: calibrated on {int((later & known).sum()):,} declarations from {boundary}")
 
     builder = FeatureBuilder(params.features)
     matrix = builder.fit_transform(records, y)
-    rows = training_rows(records, params)
+    rows = training_rows(records, params) & known
     booster = fit_booster(
         matrix[rows], y[rows], params, seed=seed, threads=threads, names=builder.feature_names
     )
@@ -362,6 +369,6 @@ def train(
         "to": str(dates.max()),
         "seed": seed,
         "calibration_from": str(boundary),
-        "irregular_rate": float(y.mean()),
+        "irregular_rate": float(y[known].mean()),
     }
     return RiskModel(builder, booster, calibration, params, trained, threads)
