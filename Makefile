@@ -22,8 +22,11 @@ run: $(VENV)/.installed
 	$(BIN)/customhouse db upgrade
 	$(BIN)/customhouse tariff import --demo --if-empty
 	$(BIN)/customhouse demo seed --if-empty
+	# the seed lodges under the default lane rule, which its generator expects; the server then uses the
+	# risk engine with a model trained on the seeded year, so lanes and explanations show at once
+	$(BIN)/customhouse risk train --promote --if-none
 	$(BIN)/customhouse demo tokens
-	$(BIN)/customhouse serve
+	CUSTOMHOUSE_SELECTIVITY=$${CUSTOMHOUSE_SELECTIVITY:-risk} $(BIN)/customhouse serve
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

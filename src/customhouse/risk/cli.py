@@ -311,10 +311,16 @@ def train_command(
     holdout: Annotated[float, typer.Option(min=0.05, max=0.5, help="Later share scored for metrics.")] = 0.2,
     seed: Annotated[int, typer.Option()] = 0,
     promote: Annotated[bool, typer.Option(help="Promote the new version at once.")] = False,
+    if_none: Annotated[
+        bool, typer.Option("--if-none", help="Do nothing when a model is promoted already (make run).")
+    ] = False,
 ) -> None:
     """Train a model version on stored declarations and their control outcomes (and refresh the bands)."""
     try:
         with writing(local_sessions()) as session:
+            if if_none and (current := service.promoted_version(session)) is not None:
+                _console().print(f"model v{current} is promoted already: nothing trained (--if-none)")
+                return
             model = service.train(
                 session,
                 by=_by(),
