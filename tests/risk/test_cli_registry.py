@@ -91,6 +91,8 @@ def test_train_promote_and_roll_back_through_the_cli(database: str, policy: Poli
     code, out = invoke("train", "--promote")
     assert code == 0, out
     assert "model v1: 90 controlled declarations" in out and "(promoted)" in out
+    code, out = invoke("train", "--promote", "--if-none")  # as make run does on its second start
+    assert code == 0 and "model v1 is promoted already: nothing trained" in " ".join(out.split())
     code, out = invoke("train", "--seed", "1")
     assert code == 0 and "promote with `customhouse risk promote 2`" in out
     assert invoke("promote", "2") == (0, "model v2 promoted\n")
