@@ -1,4 +1,5 @@
-"""REST API for risk management under /api/v1/risk: targeting profiles, model versions, lane decisions.
+"""REST API for risk management under /api/v1/risk: targeting profiles, model versions, lane decisions,
+early warnings.
 
 Supervisors manage profiles and promote models; supervisors, auditors and admins read them. Anyone
 else gets 403 (the existence of targeting rules is not a secret; their content is).
@@ -6,17 +7,19 @@ else gets 403 (the existence of targeting rules is not a secret; their content i
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from customhouse.auth.api import CurrentPrincipal
 from customhouse.auth.service import Principal, Role
-from customhouse.db import writing
+from customhouse.db import utcnow, writing
 from customhouse.declarations.schemas import DeclarationDocument, Lane, Note
 from customhouse.problems import Problem
 from customhouse.risk import service
@@ -132,3 +135,24 @@ def rollback(request: Request, by: CurrentPrincipal) -> ModelOut:
 def decisions(request: Request, by: CurrentPrincipal, declaration_id: uuid.UUID) -> list[DecisionOut]:
     _read_access(by)
     return _read(request, lambda s: service.decisions(s, declaration_id=declaration_id))
+
+
+class WarningOut(BaseModel):
+    kind: str  # unit_value_outlier, surge, new_trader_high_value, circumvention
+    subject: str
+    text: str
+    declarations: list[str]
+    evidence: dict[str, Any]
+
+
+@router.get("/warnings", summary="Early warnings about recent lodgements, with their evidence")
+def warnings(
+    request: Request,
+    by: CurrentPrincipal,
+    days: Annotated[int, Query(ge=1, le=366, description="the window: the last N days")] = 7,
+    until: Annotated[datetime | None, Query(description="the window's end (default: now)")] = None,
+) -> list[WarningOut]:
+    _read_access(by)
+    end = until or utcnow()
+    found = _read(request, lambda s: service.warnings(s, since=end - timedelta(days=days), until=end))
+    return [WarningOut(**dataclasses.asdict(warning)) for warning in found]

@@ -3,9 +3,10 @@ database, and the learned model's evaluation on historical files (no database ne
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -396,4 +397,27 @@ def models_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
             _figure(m.metrics.get("precision@10%")),
             f"{m.created_at:%Y-%m-%d %H:%M} by {m.created_by}",
         )
+    _console().print(table)
+
+
+@app.command("warnings")
+def warnings_command(
+    days: Annotated[int, typer.Option(min=1, max=366, help="The window: the last N days.")] = 7,
+    until: Annotated[datetime | None, typer.Option(help="The window's end (default: now).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per warning.")] = False,
+) -> None:
+    """Early warnings about recent lodgements (unit-value outliers, surges, new traders with high values,
+    origin circumvention), each with its evidence."""
+    end = (until or datetime.now(UTC)).astimezone(UTC)
+    with local_sessions()() as session:
+        found = service.warnings(session, since=end - timedelta(days=days), until=end)
+    if as_json:
+        for warning in found:
+            typer.echo(json.dumps(dataclasses.asdict(warning), default=str))
+        return
+    table = Table(
+        "kind", "subject", "what", title=f"{len(found)} early warnings, {days} days to {end:%Y-%m-%d %H:%M}"
+    )
+    for warning in found:
+        table.add_row(warning.kind, warning.subject, warning.text)
     _console().print(table)

@@ -18,7 +18,8 @@ import hashlib
 import tempfile
 import uuid
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,14 @@ from customhouse import events
 from customhouse.auth.service import Principal, Role
 from customhouse.db import table, utcnow
 from customhouse.declarations import service as declarations
+from customhouse.declarations.models import DeclarationRecord, DeclarationVersion
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision
 from customhouse.parties.models import RegisteredParty
 from customhouse.problems import FieldError, Problem
 from customhouse.risk import evaluate as ev
 from customhouse.risk import history
+from customhouse.risk import warnings as early
 from customhouse.risk.features import split_by_date, take
 from customhouse.risk.lanes import Bands, Parameters, Rule, Snapshot, Trace, decide, trace
 from customhouse.risk.model import Params, RiskModel
@@ -51,6 +54,8 @@ from customhouse.risk.schemas import (
     ProfileOut,
 )
 from customhouse.risk.scoring import STORED_FEATURES, FastScorer
+from customhouse.tariff import service as tariff_service
+from customhouse.tariff.selection import Role as TariffRole
 
 SYSTEM = Principal("risk", frozenset({Role.SUPERVISOR}))  # reads declarations for explanations
 PROFILE = "risk_profile"
@@ -700,3 +705,68 @@ def decisions(session: Session, *, declaration_id: uuid.UUID) -> list[DecisionOu
         )
         for row in rows
     ]
+
+
+BASELINE = timedelta(days=90)  # what the window is compared with, before it
+
+
+# ---------------------------------------------------------------- early warning
+
+
+def warnings(
+    session: Session, *, since: datetime, until: datetime, baseline: timedelta = BASELINE
+) -> list[early.Warning]:
+    """Early warnings about the declarations lodged in [since, until), against the `baseline` before,
+    the unit-value bands (refreshed by `risk train` / `risk bands`; computed now when there are none)
+    and the anti-dumping and countervailing measures of the tariff in force."""
+    stored = DeclarationVersion
+    rows = session.execute(
+        select(
+            DeclarationRecord.id, DeclarationRecord.lodged_at, DeclarationRecord.importer_id, stored.document
+        )
+        .join(
+            stored,
+            (stored.declaration_id == DeclarationRecord.id) & (stored.version == DeclarationRecord.version),
+        )
+        .where(DeclarationRecord.lodged_at >= since - baseline, DeclarationRecord.lodged_at < until)
+    )
+    lodged = [
+        early.Lodged(
+            declaration_id=str(declaration_id),
+            lodged_at=lodged_at,
+            importer=importer,
+            dispatch=document["country_of_dispatch"],
+            currency=document["invoice_currency"],
+            total=Decimal(document["invoice_total"]),
+            items=tuple(
+                early.Item(
+                    item["sequence"],
+                    item["hs_code"],
+                    item["origin"],
+                    Decimal(item["price"]),
+                    Decimal(item["net_mass"]),
+                )
+                for item in document["goods_items"]
+            ),
+        )
+        for declaration_id, lodged_at, importer, document in rows
+    ]
+    return early.early_warnings(
+        lodged,
+        since=since,
+        until=until,
+        baseline=baseline,
+        bands=bands(session) or history.unit_value_bands(session),
+        dumping=_dumping(session, until.date()),
+    )
+
+
+def _dumping(session: Session, on: date) -> dict[str, frozenset[str]]:
+    """HS prefix -> the origins named by its anti-dumping and countervailing measures in force."""
+    tariff = tariff_service.current(session)
+    named: dict[str, set[str]] = {}
+    for prefix, measures in (tariff.lines if tariff else {}).items():
+        for measure in measures:
+            if measure.role in (TariffRole.ANTI_DUMPING, TariffRole.COUNTERVAILING) and measure.in_force(on):
+                named.setdefault(prefix, set()).update(measure.origins)
+    return {prefix: frozenset(origins) for prefix, origins in named.items() if origins}
