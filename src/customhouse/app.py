@@ -20,6 +20,7 @@ from customhouse.advisory import api as advisory_api
 from customhouse.assessment import api as assessment_api
 from customhouse.assessment import currency
 from customhouse.assessment.service import TariffAssessor
+from customhouse.certificates import api as certificates_api
 from customhouse.config import Settings, get_settings
 from customhouse.db import make_engine, make_session_factory
 from customhouse.declarations import api as declarations_api
@@ -178,6 +179,7 @@ def create_app(
     app.include_router(risk_api.router)
     app.include_router(advisory_api.router)
     payments_api.install(app, settings, gateway=gateway_from(settings))
+    certificates_api.install(app, settings)
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

@@ -6,6 +6,7 @@ import typer
 
 from customhouse.advisory.cli import app as advisory_app
 from customhouse.auth.cli import app as users_app
+from customhouse.certificates.cli import app as cert_app
 from customhouse.config import get_settings
 from customhouse.db import make_engine, upgrade
 from customhouse.declarations.cli import app as declarations_app
@@ -30,6 +31,7 @@ app.add_typer(advisory_app, name="advisory")
 app.add_typer(payments_app, name="payments")
 app.add_typer(risk_app, name="risk")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(cert_app, name="cert")
 app.command("witness")(witness_round)
 app.command()(submit)
 

@@ -2,6 +2,7 @@
 
 from customhouse.assessment import models as assessment_models
 from customhouse.auth import models as auth_models
+from customhouse.certificates import models as certificate_models
 from customhouse.db import Base
 from customhouse.declarations import models as declaration_models
 from customhouse.events import Event, OutboxEntry
@@ -18,6 +19,7 @@ __all__ = [
     "OutboxEntry",
     "assessment_models",
     "auth_models",
+    "certificate_models",
     "declaration_models",
     "ledger_models",
     "metadata",

@@ -1,0 +1,70 @@
+"""An export declaration lodged and released, and the certificate authority of the test's var_dir."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from customhouse.auth.service import Principal, Role
+from customhouse.certificates.service import Authority
+from customhouse.config import Settings
+from customhouse.declarations import service as declarations
+from customhouse.declarations.schemas import Declaration
+from customhouse.declarations.service import Policy
+from tests import factories
+from tests.factories import TRADER
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TRADER_P = Principal("trader", frozenset({Role.TRADER}), party_id=TRADER)
+OFFICER_P = Principal("officer", frozenset({Role.OFFICER}), offices=frozenset({"KR000040"}))
+ELSEWHERE_P = Principal("officer2", frozenset({Role.OFFICER}), offices=frozenset({"KR000010"}))
+SUPERVISOR_P = Principal("supervisor", frozenset({Role.SUPERVISOR}))
+AUDITOR_P = Principal("auditor", frozenset({Role.AUDITOR}))
+
+
+def export_document(**overrides: Any) -> dict[str, Any]:
+    document = factories.declaration(
+        kind="export",
+        exporter={"id": TRADER, "name": "Hanbit Trading Co.", "country": "KR"},
+        importer=None,
+        seller=None,
+        buyer={"name": "Shenzhen Bright Electronics", "country": "CN"},
+        country_of_dispatch="KR",
+        country_of_destination="CN",
+        office_of_exit="KR000040",
+        office_of_entry=None,
+        **overrides,
+    )
+    document = {key: value for key, value in document.items() if value is not None}
+    for item in document["goods_items"]:
+        item["origin"] = "KR"
+    return document
+
+
+@pytest.fixture
+def world(session: Session) -> Session:
+    factories.world(session)
+    return session
+
+
+@pytest.fixture
+def authority(settings: Settings) -> Authority:
+    return Authority.from_settings(settings)
+
+
+def lodge(session: Session, policy: Policy, document: dict[str, Any]) -> Declaration:
+    declaration = declarations.lodge(
+        session, document=document, by=TRADER_P, policy=policy, at=AT
+    ).declaration
+    assert declaration is not None
+    return declarations.get(session, declaration_id=declaration.id, by=AUDITOR_P)
+
+
+@pytest.fixture
+def released_export(world: Session, policy: Policy) -> Declaration:
+    declaration = lodge(world, policy, export_document())
+    assert declaration.state == "released", declaration.state
+    return declaration
