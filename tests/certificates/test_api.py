@@ -14,7 +14,6 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse.app import create_app
-from customhouse.certificates import api
 from customhouse.certificates import credentials as vc
 from customhouse.config import Settings
 from customhouse.ledger import merkle
@@ -26,9 +25,7 @@ URL = "/api/v1/certificates"
 
 @pytest.fixture
 def app(connection: Connection, sessions: sessionmaker[Session], settings: Settings) -> FastAPI:
-    app = create_app(settings, engine=connection.engine, sessions=sessions, run_dispatcher=False)
-    api.install(app, settings)
-    return app
+    return create_app(settings, engine=connection.engine, sessions=sessions, run_dispatcher=False)
 
 
 @pytest.fixture

@@ -59,16 +59,22 @@ class Revocation(BaseModel):
 
 
 def install(app: FastAPI, settings: Settings, *, authority: service.Authority | None = None) -> None:
-    """Mount the certificates API with the issuer (default: from the settings); a second call changes
-    nothing."""
-    if getattr(app.state, "certificate_authority", None) is not None:
+    """Mount the certificates API with the issuer (default: from the settings, built at first use, when
+    its key file is made); a second call only replaces a given issuer."""
+    if getattr(app.state, "certificate_settings", None) is not None:
+        if authority is not None:
+            app.state.certificate_authority = authority
         return
-    app.state.certificate_authority = authority or service.Authority.from_settings(settings)
+    app.state.certificate_settings = settings
+    app.state.certificate_authority = authority
     app.include_router(router)
 
 
 def _authority(request: Request) -> service.Authority:
-    authority: service.Authority = request.app.state.certificate_authority
+    state = request.app.state
+    authority: service.Authority | None = state.certificate_authority
+    if authority is None:
+        authority = state.certificate_authority = service.Authority.from_settings(state.certificate_settings)
     return authority
 
 
