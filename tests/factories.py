@@ -83,6 +83,26 @@ def declaration(**overrides: Any) -> dict[str, Any]:
     return document
 
 
+def export_document(**overrides: Any) -> dict[str, Any]:
+    """A valid export declaration of Korean goods by TRADER; keyword arguments replace top-level fields."""
+    document = declaration(
+        kind="export",
+        exporter={"id": TRADER, "name": "Hanbit Trading Co.", "country": "KR"},
+        importer=None,
+        seller=None,
+        buyer={"name": "Shenzhen Bright Electronics", "country": "CN"},
+        country_of_dispatch="KR",
+        country_of_destination="CN",
+        office_of_exit="KR000040",
+        office_of_entry=None,
+        **overrides,
+    )
+    document = {key: value for key, value in document.items() if value is not None}
+    for item in document["goods_items"]:
+        item["origin"] = "KR"
+    return document
+
+
 def demo_tariff(session: Session) -> None:
     """Put the demo tariff in force: import declarations are assessed under it."""
     demo = files("customhouse.tariff").joinpath("data", "demo-tariff.yaml").read_text(encoding="utf-8")

@@ -279,19 +279,7 @@ def test_a_control_correction_is_assessed_by_the_officer(world, policy):
 
 
 def test_exports_owe_nothing_and_go_at_once(world, policy):
-    document = factories.declaration(
-        kind="export",
-        exporter={"id": TRADER, "name": "Hanbit Trading Co.", "country": "KR"},
-        importer=None,
-        seller=None,
-        buyer={"name": "Shenzhen Bright Electronics", "country": "CN"},
-        country_of_dispatch="KR",
-        country_of_destination="CN",
-        office_of_exit="KR000040",
-        office_of_entry=None,
-    )
-    document = {key: value for key, value in document.items() if value is not None}
-    declaration = lodge(world, policy, document)
+    declaration = lodge(world, policy, factories.export_document())
     assert declaration.state == "released"
     assert assessments.assessments(world, declaration_id=declaration.id) == []
 

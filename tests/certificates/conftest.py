@@ -15,7 +15,7 @@ from customhouse.declarations import service as declarations
 from customhouse.declarations.schemas import Declaration
 from customhouse.declarations.service import Policy
 from tests import factories
-from tests.factories import TRADER
+from tests.factories import TRADER, export_document
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TRADER_P = Principal("trader", frozenset({Role.TRADER}), party_id=TRADER)
@@ -23,25 +23,6 @@ OFFICER_P = Principal("officer", frozenset({Role.OFFICER}), offices=frozenset({"
 ELSEWHERE_P = Principal("officer2", frozenset({Role.OFFICER}), offices=frozenset({"KR000010"}))
 SUPERVISOR_P = Principal("supervisor", frozenset({Role.SUPERVISOR}))
 AUDITOR_P = Principal("auditor", frozenset({Role.AUDITOR}))
-
-
-def export_document(**overrides: Any) -> dict[str, Any]:
-    document = factories.declaration(
-        kind="export",
-        exporter={"id": TRADER, "name": "Hanbit Trading Co.", "country": "KR"},
-        importer=None,
-        seller=None,
-        buyer={"name": "Shenzhen Bright Electronics", "country": "CN"},
-        country_of_dispatch="KR",
-        country_of_destination="CN",
-        office_of_exit="KR000040",
-        office_of_entry=None,
-        **overrides,
-    )
-    document = {key: value for key, value in document.items() if value is not None}
-    for item in document["goods_items"]:
-        item["origin"] = "KR"
-    return document
 
 
 @pytest.fixture
