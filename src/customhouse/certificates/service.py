@@ -42,7 +42,7 @@ from customhouse.config import Settings
 from customhouse.db import table as db_table
 from customhouse.db import utcnow
 from customhouse.declarations import service as declarations
-from customhouse.payments.keys import load_or_create
+from customhouse.keys import load_or_create
 from customhouse.problems import FieldError, Problem
 
 AGGREGATE = "certificate"

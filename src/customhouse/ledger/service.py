@@ -74,10 +74,10 @@ from customhouse.config import Settings
 from customhouse.db import table, utcnow, writing
 from customhouse.declarations.models import DeclarationVersion
 from customhouse.events import DomainEvent, Event
+from customhouse.keys import load_or_create
 from customhouse.ledger import merkle, note, tiles
 from customhouse.ledger.models import BUCKET_BITS, Cosignature, Leaf, PendingLeaf
 from customhouse.ledger.models import Checkpoint as CheckpointRecord
-from customhouse.payments.keys import load_or_create
 
 log = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from customhouse.config import Settings
 from customhouse.db import table, utcnow, writing
+from customhouse.keys import load_or_create
 from customhouse.money import Money
 from customhouse.payments.gateway import (
     FAILED,
@@ -44,7 +45,6 @@ from customhouse.payments.gateway import (
     sign,
     verify_signature,
 )
-from customhouse.payments.keys import load_or_create
 from customhouse.payments.models import DemoGatewayCharge
 from customhouse.payments.schemas import amount_text
 from customhouse.problems import Problem

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from customhouse.payments.keys import load_or_create
+from customhouse.keys import load_or_create
 
 ALGORITHM = "Ed25519"
 KEY_FILE = Path("keys") / "receipt-ed25519.pem"
