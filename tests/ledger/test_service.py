@@ -129,8 +129,7 @@ def test_delivered_events_are_queued_once_and_sequenced_into_a_checkpoint_the_ke
     record(session, happened)
     session.commit()
     dispatcher = Dispatcher(sessions)
-    for kind in service.LOGGED:
-        dispatcher.subscribe(kind, service.on_event)
+    dispatcher.subscribe_batch(service.LOGGED, service.on_events)
     assert dispatcher.deliver_pending() == 4
     assert dispatcher.deliver_pending() == 0
     queued = session.execute(select(PendingLeaf).order_by(PendingLeaf.id)).scalars().all()

@@ -13,6 +13,7 @@ from customhouse.config import Settings
 from customhouse.declarations import service as declarations
 from customhouse.declarations.schemas import Lane, State
 from customhouse.declarations.service import Policy
+from customhouse.parties import service as parties
 from customhouse.parties.models import RegisteredParty
 from customhouse.problems import Problem
 from customhouse.risk import service
@@ -158,7 +159,7 @@ def test_aeo_declarant_gets_the_lower_rate_through_the_register(
 ) -> None:
     session.get(RegisteredParty, factories.TRADER).aeo = True  # type: ignore[union-attr]
     session.commit()
-    assert service.aeo_parties(session) == frozenset({factories.TRADER})
+    assert parties.aeo_parties(session) == frozenset({factories.TRADER})
     snapshot = service.snapshot(session)
     assert snapshot.aeo == frozenset({factories.TRADER}) and snapshot.scorer is None
 

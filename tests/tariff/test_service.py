@@ -10,12 +10,13 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import func, select
 
+from customhouse.assessment.breakdown import landed_cost
+from customhouse.assessment.schemas import LandedCostRequest, TaxLine
+from customhouse.assessment.service import _drawer
 from customhouse.db import make_session_factory, writing
 from customhouse.events import Event
-from customhouse.money import Money
 from customhouse.tariff import schemas, service
 from customhouse.tariff.schemas import TariffFileError
-from customhouse.tariff.selection import Goods
 from tests.helpers import own_connections
 from tests.tariff.conftest import DEMO_TEXT, SMALL
 
@@ -68,15 +69,25 @@ def test_assessment_draws_on_the_quota_and_splits_the_last_item(session):
     service.replace_tariff(session, text=SMALL, source="small.yaml", by="test")
     tariff = service.current(session)
     assert tariff is not None
-    item = Goods(hs_code="040210", origin="NZ", customs_value=Money(D(600000), "KRW"), net_mass=D(600))
-    first = service.assess_item(session, tariff=tariff, goods=item, on=ON)
-    assert [(line.measure, int(line.amount.amount)) for line in first.lines] == [
+    item = LandedCostRequest.model_validate(
+        {
+            "invoice_currency": "KRW",
+            "incoterm": "CIF",
+            "goods_items": [{"hs_code": "040210", "origin": "NZ", "price": "600000", "net_mass": "600"}],
+        }
+    )
+
+    def assess_item() -> list[TaxLine]:  # as the assessment of a declaration does: drawing for real
+        return landed_cost(tariff, item, on=ON, grant=_drawer(session, ON, {})).items[0].lines
+
+    first = assess_item()
+    assert [(line.measure, int(line.amount.amount)) for line in first] == [
         ("TQ-04", 60000),
         ("VAT", 66000),
     ]
-    second = service.assess_item(session, tariff=tariff, goods=item, on=ON)
+    second = assess_item()
     # 400 kg left of 600: 2/3 at 10% of 400,000, 1/3 at 30% of 200,000
-    assert [(line.measure, int(line.amount.amount)) for line in second.lines][:2] == [
+    assert [(line.measure, int(line.amount.amount)) for line in second][:2] == [
         ("TQ-04", 40000),
         ("MFN-04", 60000),
     ]

@@ -22,7 +22,7 @@ Which events become leaves (`leaves_for`): every declaration version (`declarati
 `declaration.amended`, `declaration.control_recorded` with a patch: leaf type `declaration.version`),
 and the decisions `declaration.accepted` (lane and reasons), `declaration.control_recorded`,
 `declaration.released`, `declaration.assessed`, `payment.succeeded`, `certificate.issued` and
-`certificate.revoked` (leaf type = event type). `on_event` queues them in the event's delivery
+`certificate.revoked` (leaf type = event type). `on_events` queues them in the events' delivery
 transaction, so each event is queued exactly once.
 
 **Sequencing.** `sequence` takes up to `limit` queued leaves in queue order, numbers them after the
@@ -47,7 +47,7 @@ salted commitment, with the subject and the document.
 
 **Other domains' tables.** `verify` reads the documents read-only (declaration versions via
 `customhouse.declarations.models`, event data via `customhouse.events`); the log never changes them.
-`on_event` also reads one `declaration_versions.content_hash` for the events that carry only the
+`on_events` also reads one `declaration_versions.content_hash` for the events that carry only the
 version number (`declaration.amended`, `declaration.control_recorded` with a patch): were those
 events to carry `content_hash` as `declaration.lodged` does, that read would go.
 """
@@ -95,7 +95,7 @@ DECISIONS = frozenset(
     }
 )
 LOGGED = VERSIONED | DECISIONS
-"""The event types `on_event` subscribes to."""
+"""The event types `on_events` subscribes to."""
 
 SALT_SIZE = 16
 BATCH = 10_000  # leaves per sequencing transaction
@@ -283,13 +283,9 @@ def _commitment(event: DomainEvent, kind: str, digest: bytes, version: int | Non
     )
 
 
-def on_event(session: Session, event: DomainEvent) -> None:
-    """Dispatcher handler: queue the event's leaves in its delivery transaction (exactly once)."""
-    on_events(session, [event])
-
-
 def on_events(session: Session, delivered: Sequence[DomainEvent]) -> None:
-    """Batch dispatcher handler: queue the leaves of a pass of events in one statement, in order."""
+    """Batch dispatcher handler: queue the leaves of a pass of events in one statement, in order, in
+    their delivery transaction (so each event is queued exactly once)."""
     version_hash = _stored_version_hash(session)
     queue(session, [leaf for event in delivered for leaf in leaves_for(event, version_hash=version_hash)])
 

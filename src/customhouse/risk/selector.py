@@ -30,6 +30,7 @@ from customhouse.config import Settings
 from customhouse.db import make_engine, make_session_factory, utcnow
 from customhouse.declarations.schemas import DeclarationDocument
 from customhouse.declarations.selectivity import LaneDecision
+from customhouse.parties import service as parties
 from customhouse.risk import service
 from customhouse.risk.lanes import OfficeShares, Parameters, Snapshot, decide
 
@@ -88,7 +89,7 @@ class RiskSelector:
     def _load(self, session: Session) -> None:
         current = service.versions(session)
         previous = self._versions or {}
-        snapshot = replace(self.snapshot, aeo=service.aeo_parties(session))
+        snapshot = replace(self.snapshot, aeo=parties.aeo_parties(session))
         if current.get("profiles") != previous.get("profiles"):
             snapshot = Snapshot.build(service.rules(session), snapshot.bands, snapshot.aeo, snapshot.scorer)
         if current.get("bands") != previous.get("bands"):

@@ -35,7 +35,7 @@ from customhouse.declarations import service as declarations
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision
-from customhouse.parties.models import RegisteredParty
+from customhouse.parties import service as parties
 from customhouse.problems import FieldError, Problem
 from customhouse.risk import evaluate as ev
 from customhouse.risk import history
@@ -314,12 +314,6 @@ def bands(session: Session) -> Bands:
     }
 
 
-def aeo_parties(session: Session) -> frozenset[str]:
-    """Authorised economic operators. (Reads the parties register's table: parties.service has no
-    such query yet.)"""
-    return frozenset(session.scalars(select(RegisteredParty.id).where(RegisteredParty.aeo.is_(True))))
-
-
 # ---------------------------------------------------------------- the model registry
 
 
@@ -539,7 +533,9 @@ def promoted_model(session: Session, *, threads: int = 1) -> FastScorer | None:
 
 def snapshot(session: Session) -> Snapshot:
     """Everything a lane decision reads, fresh from the database."""
-    return Snapshot.build(rules(session), bands(session), aeo_parties(session), promoted_model(session))
+    return Snapshot.build(
+        rules(session), bands(session), parties.aeo_parties(session), promoted_model(session)
+    )
 
 
 def evaluate(

@@ -1,4 +1,4 @@
-"""Tariff operations: replace the tariff in force, load it, allocate quota volume, assess an item.
+"""Tariff operations: replace the tariff in force, load it, allocate and give back quota volume.
 
 Service functions never commit (the CLI does), so a failed import leaves the previous tariff in force.
 
@@ -28,18 +28,11 @@ from customhouse.money import Rounding, from_thousandths, to_thousandths
 from customhouse.tariff import schemas
 from customhouse.tariff.models import TariffGroup, TariffImport, TariffMeasure, TariffQuota
 from customhouse.tariff.selection import (
-    Assessment,
-    Goods,
     Group,
     Measure,
     Quota,
     Role,
     Tariff,
-    assess,
-    quota_request,
-)
-from customhouse.tariff.selection import (
-    select as select_measures,
 )
 
 
@@ -239,15 +232,3 @@ def give_back(session: Session, *, quota_id: str, quantity: Decimal) -> None:
         .where(quotas.c.id == quota_id)
         .values(balance_milli=case((returned > quotas.c.volume_milli, quotas.c.volume_milli), else_=returned))
     )
-
-
-def assess_item(session: Session, *, tariff: Tariff, goods: Goods, on: date) -> Assessment:
-    """Assess one goods item, drawing on a tariff quota when its in-quota rate is lower."""
-    selection = select_measures(tariff, goods=goods, on=on)
-    granted: dict[str, Decimal] = {}
-    request = quota_request(tariff, selection, goods)
-    if request is not None:
-        measure, wanted = request
-        quota_id = measure.quota or ""
-        granted[quota_id] = allocate(session, quota_id=quota_id, quantity=wanted, on=on)
-    return assess(tariff, goods=goods, on=on, granted=granted, selection=selection)
