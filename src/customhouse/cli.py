@@ -37,7 +37,7 @@ app.command()(submit)
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     settings = get_settings()
     upgrade(make_engine(settings.database_url), revision)

@@ -150,7 +150,7 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
 
