@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -17,16 +18,21 @@ from starlette.exceptions import HTTPException
 
 from customhouse import __version__, ops
 from customhouse.advisory import api as advisory_api
+from customhouse.analytics import service as analytics_service
 from customhouse.assessment import api as assessment_api
 from customhouse.assessment import currency
 from customhouse.assessment.service import TariffAssessor
 from customhouse.certificates import api as certificates_api
+from customhouse.certificates.proofs import CredentialProofs
+from customhouse.certificates.service import Authority as CertificateAuthority
 from customhouse.config import Settings, get_settings
 from customhouse.db import make_engine, make_session_factory
 from customhouse.declarations import api as declarations_api
 from customhouse.declarations.selectivity import LaneSelector, RequiredDocuments
 from customhouse.declarations.service import ASSESSED_ON, SETTLED_ON, Policy, assessing
 from customhouse.events import Dispatcher, DomainEvent
+from customhouse.exchange import api as exchange_api
+from customhouse.exchange.edifact import api as edifact_api
 from customhouse.ledger import api as ledger_api
 from customhouse.ledger.service import Ledger
 from customhouse.observability import Metrics, RequestContext
@@ -37,6 +43,9 @@ from customhouse.problems import MEDIA_TYPE, Problem, from_validation_errors
 from customhouse.risk import api as risk_api
 from customhouse.risk import service as risk_service
 from customhouse.risk.selector import RiskSelector
+from customhouse.tracking import api as tracking_api
+from customhouse.tracking import mqtt as tracking_mqtt
+from customhouse.web import api as web_api
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +80,9 @@ def policy_from(settings: Settings, sessions: sessionmaker[Session] | None = Non
     a selector that reads the database uses `sessions` (default: its own on the settings' database)."""
     rates = currency.rates_from(settings)
     assessor = TariffAssessor(country=settings.country, currency=settings.national_currency, rates=rates)
-    return Policy.from_settings(settings, selector_from(settings, sessions), assessor)
+    authority = functools.cache(lambda: CertificateAuthority.from_settings(settings))
+    proofs = CredentialProofs(authority, settings.trusted_issuers_dir)
+    return Policy.from_settings(settings, selector_from(settings, sessions), assessor, proofs)
 
 
 def _problem_response(request: Request, problem: Problem) -> JSONResponse:
@@ -141,7 +152,17 @@ def create_app(
         threads = [
             threading.Thread(target=dispatcher.run, args=(stop,), name="event-dispatcher", daemon=True),
             threading.Thread(target=sequencer.run, args=(stop,), name="ledger-sequencer", daemon=True),
+            threading.Thread(
+                target=_app.state.tracking_processor.run_sweeper,
+                args=(stop,),
+                name="tracking-sweep",
+                daemon=True,
+            ),
         ]
+        if settings.mqtt_url:  # telemetry from the broker, into the processor the HTTP endpoint uses
+            ingestor = tracking_mqtt.ingestor_from(settings, _app.state.tracking_processor, sessions)
+            ingesting = threading.Thread(target=ingestor.run, args=(stop,), name="mqtt-ingestor", daemon=True)
+            threads.append(ingesting)
         if run_dispatcher:
             for thread in threads:
                 thread.start()
@@ -169,6 +190,7 @@ def create_app(
     dispatcher.subscribe_batch((*ASSESSED_ON, *SETTLED_ON), assessing(policy))
     ledger_api.install(app, Ledger.from_settings(settings))  # every document and decision, logged
     risk_service.subscribe(dispatcher)  # lane decisions traced, profile hits and results counted
+    analytics_service.subscribe(dispatcher)  # the dashboards' read model
     app.state.metrics = metrics
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -180,6 +202,10 @@ def create_app(
     app.include_router(advisory_api.router)
     payments_api.install(app, settings, gateway=gateway_from(settings))
     certificates_api.install(app, settings)
+    tracking_api.install(app, settings)  # transit movements, telemetry over HTTP, alerts
+    exchange_api.install(app, settings, run=run_dispatcher)  # partners: signed messages, agencies
+    edifact_api.install(app, settings)  # EDIFACT in (CUSDEC, CUSCAR), CUSRES out, the WCO DM schema
+    web_api.install(app, settings)  # the web pages under /web
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=metrics)
     return app

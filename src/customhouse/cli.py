@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from customhouse.advisory.cli import app as advisory_app
+from customhouse.analytics.cli import app as report_app
 from customhouse.auth.cli import app as users_app
 from customhouse.certificates.cli import app as cert_app
 from customhouse.config import get_settings
@@ -12,12 +13,17 @@ from customhouse.db import make_engine, upgrade
 from customhouse.declarations.cli import app as declarations_app
 from customhouse.declarations.cli import submit
 from customhouse.demo.cli import app as demo_app
+from customhouse.exchange.cli import app as exchange_app
+from customhouse.exchange.cli import partners_app
+from customhouse.exchange.edifact.cli import app as edifact_app
 from customhouse.ledger.cli import app as ledger_app
 from customhouse.ledger.cli import witness_round
 from customhouse.parties.cli import app as parties_app
 from customhouse.payments.cli import app as payments_app
 from customhouse.risk.cli import app as risk_app
 from customhouse.tariff.cli import app as tariff_app
+from customhouse.tracking.cli import app as tracking_app
+from customhouse.tracking.cli import simulate_app
 
 app = typer.Typer(help="customhouse: an open-source digital customs platform.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -32,6 +38,12 @@ app.add_typer(payments_app, name="payments")
 app.add_typer(risk_app, name="risk")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(cert_app, name="cert")
+app.add_typer(tracking_app, name="tracking")
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(partners_app, name="partners")
+app.add_typer(exchange_app, name="exchange")
+app.add_typer(edifact_app, name="edifact")
+app.add_typer(report_app, name="report")
 app.command("witness")(witness_round)
 app.command()(submit)
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # <public_url host>/log, else <host>/customhouse/log), its signed-note key file (created at first use,
     # default var_dir/keys/ledger-note.key), the verifier keys of the witnesses whose cosignatures it keeps
     # (CUSTOMHOUSE_LEDGER_WITNESSES='["name+hash+key", ...]').
+    # Partner issuers whose credentials declarations may cite: NAME.did.json and NAME.status.jwt per
+    # issuer, kept current by the administration (see customhouse.certificates.proofs).
+    trusted_issuers_dir: Path | None = None
     ledger_origin: str | None = None
     ledger_key_file: Path | None = None
     ledger_witnesses: list[str] = []
@@ -54,9 +57,32 @@ class Settings(BaseSettings):
     risk_aeo_factor: float = 0.5
     risk_office_shares: dict[str, tuple[float, float]] = {}
     risk_default_shares: tuple[float, float] | None = None
+    risk_office_exploration: dict[str, float] = {}  # random selection rate per office (at least 0.02)
+    # matched declarations of a profile in a row released without control, at most (profiles may set
+    # their own): for every office, and per office
+    risk_max_passes: int | None = None
+    risk_office_max_passes: dict[str, int] = {}
     risk_refresh_seconds: float = 1.0
+    # Seconds a web sign-in lasts (the session cookie; the API token behind it is checked on each request).
+    web_session_seconds: int = 8 * 3600
+    # Exchange with partner administrations: the id partners know this one by (default: the country
+    # code), its Ed25519 signing key file (default var_dir/keys/exchange-ed25519.pem, made at first use),
+    # and how many delivery attempts a message gets (back-off doubling from 1 s) before it is given up.
+    exchange_id: str | None = None
+    exchange_key_file: Path | None = None
+    exchange_max_attempts: int = 12
     # Declarations committed per transaction in bulk lodgement (NDJSON).
     bulk_batch_size: int = 500
+    # Transit tracking: seconds between sweeps for silent devices (offline) and movements past their
+    # time limit.
+    tracking_sweep_seconds: float = 30.0
+    # Telemetry over MQTT: the broker (mqtt://host:1883 or mqtts://...; empty: no broker, HTTP only).
+    mqtt_url: str = ""
+    # This ingestor's name: its client id customhouse-ingestor-<name>, whose session the broker keeps.
+    mqtt_ingestor: str = "main"
+    # Messages per processor call (one commit) at most, and how long a batch waits to fill (ms).
+    mqtt_batch_size: int = 500
+    mqtt_batch_ms: float = 20.0
     log_level: str = "INFO"
 
 

@@ -35,6 +35,7 @@ from customhouse.payments import service as payments
 from customhouse.payments.demo import DemoGateway
 from customhouse.payments.models import PaymentOrder
 from customhouse.problems import Problem
+from customhouse.risk import history
 from customhouse.tariff import schemas as tariff_schemas
 from customhouse.tariff import service as tariff_service
 from tests import factories
@@ -276,6 +277,12 @@ def test_a_control_correction_is_assessed_by_the_officer(world, policy):
     assessment = newest(world, assessed(world, policy, corrected))
     assert (assessment.version, assessment.total) == (2, 100_000 + 91_000 + 79_100)  # 13 % of 700,000; VAT
     assert assessment.date_of_law == AT.date()  # the law of the acceptance date, not of the correction
+    # what the correction brought in is the revenue the risk model learns the stake of irregularities from
+    first = assessments.assessments(world, declaration_id=declaration.id)[0]
+    added = assessment.total - first.total
+    assert first.version == 1 and added > 0
+    assert assessments.recovered(world, declaration_ids=[declaration.id]) == {declaration.id: added}
+    assert sum(case.recovered for case in history.recoveries(world)) == pytest.approx(float(added))
 
 
 def test_exports_owe_nothing_and_go_at_once(world, policy):

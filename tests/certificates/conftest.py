@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pypdfium2 as pdfium
 import pytest
+import zxingcpp
 from sqlalchemy.orm import Session
 
 from customhouse.auth.service import Principal, Role
@@ -49,3 +51,16 @@ def released_export(world: Session, policy: Policy) -> Declaration:
     declaration = lodge(world, policy, export_document())
     assert declaration.state == "released", declaration.state
     return declaration
+
+
+def page_text_and_codes(document: bytes) -> tuple[str, list[str]]:
+    """The first page's text, and every QR code found on it rendered at 200 dpi."""
+    pages = pdfium.PdfDocument(document)
+    assert len(pages) == 1
+    page = pages[0]
+    text = page.get_textpage().get_text_range()
+    image = page.render(scale=200 / 72).to_pil()
+    codes = [
+        found.text for found in zxingcpp.read_barcodes(image) if found.format == zxingcpp.BarcodeFormat.QRCode
+    ]
+    return text, codes

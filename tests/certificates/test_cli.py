@@ -17,28 +17,25 @@ from customhouse.certificates import credentials as vc
 from customhouse.certificates.cli import app
 from customhouse.certificates.models import Certificate
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, upgrade, writing
+from customhouse.db import writing
 from tests import factories
-from tests.certificates.conftest import export_document, lodge
+from tests.certificates.conftest import export_document, lodge, page_text_and_codes
+from tests.helpers import cli_database
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("CUSTOMHOUSE_DATABASE_URL", url)
-    monkeypatch.setenv("CUSTOMHOUSE_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CUSTOMHOUSE_HOST", "customs.test")
-    monkeypatch.setenv("CUSTOMHOUSE_COUNTRY", "KR")
-    monkeypatch.setenv("CUSTOMHOUSE_NATIONAL_CURRENCY", "KRW")
-    monkeypatch.setenv("CUSTOMHOUSE_RATE_LOOK_BACK_DAYS", "3660")
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
-    get_settings.cache_clear()
+    with cli_database(
+        tmp_path,
+        monkeypatch,
+        CUSTOMHOUSE_HOST="customs.test",
+        CUSTOMHOUSE_COUNTRY="KR",
+        CUSTOMHOUSE_NATIONAL_CURRENCY="KRW",
+        CUSTOMHOUSE_RATE_LOOK_BACK_DAYS="3660",
+    ) as sessions:
+        yield sessions
 
 
 def run(*arguments: str, code: int = 0) -> str:
@@ -85,6 +82,10 @@ def test_issue_publish_verify_offline_revoke(sessions: sessionmaker[Session], tm
 
     with sessions() as session:
         first = session.scalars(select(Certificate).where(Certificate.declaration_id == declaration.id)).one()
+    paper = tmp_path / "coo.pdf"
+    run("pdf", str(first.id), "--out", str(paper))
+    _, codes = page_text_and_codes(paper.read_bytes())
+    assert codes == [f"http://customs.test:8000/verify?id={first.id}"]
     run("revoke", str(first.id), "--reason", "withdrawn")
     status.write_text(run("status-list"))
     out = run("verify", str(credential), "--issuer-key", str(did), "--status-list", str(status), code=1)

@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from customhouse.app import create_app
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, upgrade, writing
+from customhouse.db import writing
 from customhouse.ledger import api, merkle, note, service
 from customhouse.ledger import cli as ledger_cli
 from customhouse.ledger.cli import app
+from tests.helpers import cli_database
 from tests.ledger.conftest import commitment
 
 runner = CliRunner()
@@ -25,16 +26,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("CUSTOMHOUSE_DATABASE_URL", url)
-    monkeypatch.setenv("CUSTOMHOUSE_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CUSTOMHOUSE_HOST", "customs.test")
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
-    get_settings.cache_clear()
+    with cli_database(tmp_path, monkeypatch, CUSTOMHOUSE_HOST="customs.test") as sessions:
+        yield sessions
 
 
 def queue(sessions: sessionmaker[Session], count: int) -> None:

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, upgrade, writing
+from customhouse.db import writing
 from customhouse.payments import service
 from customhouse.payments.cli import app
 from customhouse.payments.demo import DemoGateway
+from tests.helpers import cli_database
 from tests.payments.helpers import SUPERVISOR_P, TRADER_P, callback, new_order
 
 runner = CliRunner()
@@ -26,17 +28,13 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("CUSTOMHOUSE_DATABASE_URL", url)
-    monkeypatch.setenv("CUSTOMHOUSE_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CUSTOMHOUSE_PORT", str(closed_port()))  # the webhook: nobody listens there
-    get_settings.cache_clear()
-    engine = make_engine(url)
-    upgrade(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
-    get_settings.cache_clear()
+def sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
+    with cli_database(
+        tmp_path,
+        monkeypatch,
+        CUSTOMHOUSE_PORT=str(closed_port()),  # the webhook: nobody listens there
+    ) as sessions:
+        yield sessions
 
 
 def test_reconcile_lists_a_charge_whose_callback_never_arrived(sessions):

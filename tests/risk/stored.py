@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +37,14 @@ def lodge(session: Session, policy: Policy, *, at: datetime | None = None, **ove
     return outcome.declaration
 
 
-def control(session: Session, policy: Policy, declaration: Declaration, *, irregular: bool) -> Declaration:
+def control(
+    session: Session,
+    policy: Policy,
+    declaration: Declaration,
+    *,
+    irregular: bool,
+    revenue: Decimal | None = None,
+) -> Declaration:
     current = declarations.get(session, declaration_id=declaration.id, by=SUPERVISOR)
     return declarations.record_control(
         session,
@@ -47,6 +55,7 @@ def control(session: Session, policy: Policy, declaration: Declaration, *, irreg
         control=Control(
             outcome="irregularity" if irregular else "conforming",
             irregularity="undervaluation" if irregular else None,
+            revenue_recovered=revenue,
         ),
         at=(declaration.accepted_at or START) + timedelta(hours=1),
     )

@@ -17,8 +17,11 @@ from customhouse.risk.lanes import (
     Rule,
     Snapshot,
     decide,
+    limit_passes,
+    limited,
     trace,
 )
+from customhouse.risk.revenue import RevenueRates
 from tests import factories
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -30,7 +33,7 @@ def document(**overrides: Any) -> DeclarationDocument:
 
 
 def rule(id: int, lane: str, priority: int = 100, **conditions: Any) -> Rule:
-    window = {k: conditions.pop(k) for k in ("valid_from", "valid_to") if k in conditions}
+    window = {k: conditions.pop(k) for k in ("valid_from", "valid_to", "max_passes") if k in conditions}
     return Rule.compile(
         id=id,
         code=f"R{id}",
@@ -44,10 +47,17 @@ def rule(id: int, lane: str, priority: int = 100, **conditions: Any) -> Rule:
 
 
 class FixedScorer:
-    def __init__(self, probability: float, version: int = 7, quantiles: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        probability: float,
+        version: int = 7,
+        quantiles: list[float] | None = None,
+        revenue: RevenueRates | None = None,
+    ) -> None:
         self.value = probability
         self.version = version
         self.quantiles = quantiles or []
+        self.revenue = revenue
 
     def probability(self, document: DeclarationDocument, at: datetime) -> float:
         return self.value
@@ -178,6 +188,14 @@ def test_aeo_parties_get_a_lower_control_rate() -> None:
     assert any(reason.startswith("authorised economic operator KR1000000001") for reason in reasons)
 
 
+def test_a_partners_aeo_seller_recognised_under_mutual_recognition_counts() -> None:
+    seller = {"id": "CN5000000001", "name": "Shenzhen Bright Electronics", "country": "CN"}
+    recognised = Snapshot.build([], aeo=frozenset({"CN5000000001"}), scorer=FixedScorer(0.6))
+    lane, reasons = lane_of(recognised, document(seller=seller))
+    assert lane is Lane.YELLOW  # red for others
+    assert "authorised economic operator CN5000000001: lower control rate" in reasons
+
+
 def test_exploration_cannot_be_set_below_two_percent() -> None:
     with pytest.raises(ValueError, match="at least 2%"):
         Parameters(exploration=0.01)
@@ -212,3 +230,64 @@ def test_random_selection_only_lifts_green() -> None:
     assert decision.lane is Lane.YELLOW
     assert decision.reasons[0] == "random selection (exploration rate 100.0%)"
     assert trace(decision.reasons).matched == ((1, 1),)
+
+
+def test_exploration_rate_per_office() -> None:
+    snapshot = Snapshot.build([], scorer=FixedScorer(0.01))
+    parameters = Parameters(office_exploration={"KR000040": 0.5})
+    draw = iter([0.3, 0.9, 0.3, 0.9])  # below 0.5 but above the default 0.02: selected only at KR000040
+    here = decide(snapshot, document(), parameters, at=NOW, uniform=lambda: next(draw))
+    other = document(office_of_lodgement="KR000010", office_of_entry="KR000010")
+    there = decide(snapshot, other, parameters, at=NOW, uniform=lambda: next(draw))
+    assert here.lane is Lane.YELLOW and here.reasons[0] == "random selection (exploration rate 50.0%)"
+    assert there.lane is Lane.GREEN
+    with pytest.raises(ValueError, match="at least 2%"):
+        Parameters(office_exploration={"KR000040": 0.01})
+
+
+def test_a_profile_lets_at_most_max_passes_go_without_control() -> None:
+    """ASYCUDA's maximum number of passes: with 3 allowed, the 4th matched green declaration in a row
+    goes yellow, named after the profile; a control starts the count again."""
+    green = rule(1, "green", hs_prefixes=["8517"], max_passes=3)
+    snapshot = Snapshot.build([green, rule(2, "green", priority=1)])
+    parameters = Parameters()
+    counts: dict[int, int] = {}
+    lanes = []
+    for _ in range(9):
+        decision = decide(snapshot, document(), parameters, at=NOW, uniform=NEVER)
+        rules = limited(snapshot, decision, parameters, "KR000040")
+        assert [r.id for r in rules] == [1]  # profile 2 sets no limit and the office none
+        decision, counts = limit_passes(decision, rules, counts, parameters, "KR000040")
+        lanes.append(decision.lane)
+        if decision.lane is Lane.YELLOW:
+            assert decision.reasons[0] == (
+                "rule R1 (profile 1, revision 1): 3 passes without control at KR000040, the most it allows"
+            )
+            found = trace(decision.reasons)
+            assert (found.source, found.profile_id, found.matched) == ("rule", 1, ((1, 1), (2, 1)))
+    assert lanes == [Lane.GREEN] * 3 + [Lane.YELLOW] + [Lane.GREEN] * 3 + [Lane.YELLOW, Lane.GREEN]
+    controlled = decide(Snapshot.build([rule(1, "yellow")]), document(), parameters, at=NOW, uniform=NEVER)
+    assert limit_passes(controlled, [green], {1: 2}, parameters, "KR000040")[1] == {1: 0}
+
+
+def test_max_passes_per_office_for_profiles_that_set_none() -> None:
+    plain = rule(1, "green")
+    parameters = Parameters(max_passes=10, office_max_passes={"KR000040": 0})
+    assert parameters.max_passes_of(plain, "KR000040") == 0  # every match controlled there
+    assert parameters.max_passes_of(plain, "KR000010") == 10
+    assert parameters.max_passes_of(rule(2, "green", max_passes=4), "KR000040") == 4
+    decision = decide(Snapshot.build([plain]), document(), parameters, at=NOW, uniform=NEVER)
+    assert limit_passes(decision, [plain], {}, parameters, "KR000040")[0].lane is Lane.YELLOW
+    assert not limited(Snapshot.build([plain]), decision, Parameters(), "KR000040")
+
+
+def test_the_model_reason_carries_the_revenue_at_stake() -> None:
+    rates = RevenueRates("KRW", {"USD": {"": 100.0, "85": 300.0}})
+    doc = document()  # HS 851713 at USD 1,000 (chapter 85's rate), 610910 at USD 500 (the currency's)
+    _, reasons = lane_of(Snapshot.build([], scorer=FixedScorer(0.4, revenue=rates)), doc)
+    expected = round(0.4 * (300.0 * 1000 + 100.0 * 500))
+    assert reasons[0].endswith(f"; revenue at stake KRW {expected}")
+    assert trace(reasons).revenue_at_stake == expected
+    eur = document(invoice_currency="EUR")
+    _, reasons = lane_of(Snapshot.build([], scorer=FixedScorer(0.4, revenue=rates)), eur)
+    assert "revenue at stake" not in reasons[0] and trace(reasons).revenue_at_stake is None

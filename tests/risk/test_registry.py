@@ -16,6 +16,7 @@ from customhouse.problems import Problem
 from customhouse.risk import history, service
 from customhouse.risk.lanes import Parameters
 from customhouse.risk.lanes import trace as trace_of
+from customhouse.risk.revenue import RevenueRates
 from customhouse.risk.selector import RiskSelector
 from tests import factories
 from tests.risk.stored import START, SUPERVISOR, control, deliver, dispatcher, lodge, with_selector
@@ -44,7 +45,9 @@ def seed_history(session: Session, policy: Policy, n: int = 90) -> None:
             goods_items=items(f"{price:.2f}", i % 5),
             invoice_total=f"{Decimal('1000.00') + price:.2f}",
         )
-        control(session, policy, declaration, irregular=cheap)
+        # an undervaluation brings in KRW 100 per USD declared
+        revenue = (Decimal("1000.00") + price) * 100 if cheap else None
+        control(session, policy, declaration, irregular=cheap, revenue=revenue)
     session.commit()
 
 
@@ -129,3 +132,25 @@ def test_training_needs_outcomes_of_both_kinds(
     with pytest.raises(Problem) as unknown:
         service.promote(session, version=42, by=SUPERVISOR)
     assert unknown.value.status == 404
+
+
+def test_revenue_at_stake_is_learnt_from_recoveries_and_kept_with_each_decision(
+    session: Session, sessions: sessionmaker[Session], stored: Policy
+) -> None:
+    trained = service.train(session, by=SUPERVISOR, national_currency="KRW")
+    service.promote(session, version=trained.version, by=SUPERVISOR)
+    session.commit()
+    rates = RevenueRates.load(trained.revenue)
+    assert rates is not None and (rates.currency, rates.cases) == ("KRW", 60)  # 30 irregular x 2 items
+    assert rates.rate("USD", "85") == pytest.approx(100.0) and rates.rate("USD", "61") == pytest.approx(100.0)
+
+    policy = with_selector(stored, RiskSelector(sessions, Parameters(), max_age=3600.0, uniform=NEVER))
+    cheap = dict(seller={"name": "Cheap Textiles", "country": "CN"}, goods_items=items("40.00", 0))
+    scored = lodge(session, policy, invoice_total="1040.00", **cheap)
+    session.commit()
+    found = trace_of(scored.lane_reasons)
+    assert found.revenue_at_stake is not None and found.probability is not None
+    assert abs(float(found.revenue_at_stake) - found.probability * 100 * 1040) <= 0.0005 * 100 * 1040 + 1
+    deliver(dispatcher(sessions))
+    (decision,) = service.decisions(session, declaration_id=scored.id)
+    assert decision.revenue_at_stake == found.revenue_at_stake

@@ -18,6 +18,7 @@ from customhouse.parties.models import RegisteredParty
 from customhouse.problems import Problem
 from customhouse.risk import service
 from customhouse.risk.lanes import OfficeShares, Parameters
+from customhouse.risk.models import Passes
 from customhouse.risk.schemas import Conditions, ProfileChange, ProfileIn
 from customhouse.risk.selector import RiskSelector, parameters_from
 from tests import factories
@@ -248,3 +249,34 @@ def test_an_acceptance_and_its_control_in_the_same_delivery_pass(
     found = service.find_profile(session, code="CN-TEXTILES")
     assert (found.hits, found.controls, found.irregular) == (1, 1, 0)
     assert service.decisions(session, declaration_id=targeted.id)[0].outcome == "conforming"
+
+
+def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
+    session: Session, sessions: sessionmaker[Session], policy: Policy, tokens: dict[str, str]
+) -> None:
+    created = service.create_profile(
+        session,
+        profile=ProfileIn(
+            code="PHONES-FAST",
+            lane="green",  # type: ignore[arg-type]
+            max_passes=2,
+            reason="trusted phone imports",
+            conditions=Conditions(hs_prefixes=["8517"]),
+        ),
+        by=SUPERVISOR,
+    )
+    session.commit()
+    policy = risk_policy(policy, sessions)
+    declared = [lodge(session, policy) for _ in range(4)]
+    session.commit()
+    assert [d.lane for d in declared] == [Lane.GREEN, Lane.GREEN, Lane.YELLOW, Lane.GREEN]
+    assert (
+        declared[2]
+        .lane_reasons[0]
+        .startswith(f"rule PHONES-FAST (profile {created.id}, revision 1): 2 passes")
+    )
+    counted = session.scalar(select(Passes.passes).where(Passes.profile_id == created.id))
+    assert counted == 1  # the one after the control
+    deliver(dispatcher(sessions))
+    (decision,) = service.decisions(session, declaration_id=declared[2].id)
+    assert (decision.source, decision.profile_id, decision.lane) == ("rule", created.id, Lane.YELLOW)

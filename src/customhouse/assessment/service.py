@@ -306,6 +306,23 @@ def _latest(session: Session, declaration_id: uuid.UUID) -> AssessmentRecord | N
     ).first()
 
 
+def recovered(session: Session, *, declaration_ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """What the later versions of each declaration added to its first assessment (a control's
+    corrections, an amendment), where they added anything: revenue an irregularity brought in."""
+    first: dict[uuid.UUID, Decimal] = {}
+    last: dict[uuid.UUID, Decimal] = {}
+    for start in range(0, len(declaration_ids), 500):
+        rows = session.execute(
+            select(AssessmentRecord.declaration_id, AssessmentRecord.total)
+            .where(AssessmentRecord.declaration_id.in_(declaration_ids[start : start + 500]))
+            .order_by(AssessmentRecord.declaration_id, AssessmentRecord.version)
+        )
+        for declaration_id, total in rows:
+            first.setdefault(declaration_id, total)
+            last[declaration_id] = total
+    return {key: last[key] - total for key, total in first.items() if last[key] > total}
+
+
 def assessments(session: Session, *, declaration_id: uuid.UUID) -> list[Assessment]:
     """Every assessment of a declaration, oldest first, with where the newest stands. The caller has
     checked that its principal may see the declaration."""

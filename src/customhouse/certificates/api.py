@@ -9,7 +9,9 @@ verification by API and a small HTML page.
 - GET /.well-known/did.json, GET /credentials/status/1 (application/vc+jwt)
 - POST /api/v1/certificates/verify: the token as the body (application/vc+jwt or text/plain), or
   {"token": "..."}; answers {"status", "reason", "credential"}
-- GET /verify (a form), POST /verify (the form's answer)
+- GET /api/v1/certificates/{id}/pdf: the certificate on paper with its QR code (`certificates.pdf`)
+- GET /verify (a form; with ?credential=<token> or ?id=<uuid>, as a QR code links it, the verdict),
+  POST /verify (the form's answer)
 
 `install(app, settings)` mounts it with the issuer from the settings (or `authority`); app.py calls it.
 """
@@ -185,6 +187,20 @@ def read(
     return answer
 
 
+@router.get(
+    "/api/v1/certificates/{certificate_id}/pdf",
+    summary="A certificate on paper, with the QR code of its verification link",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def read_pdf(request: Request, certificate_id: uuid.UUID, by: CurrentPrincipal) -> Response:
+    base = request.app.state.certificate_settings.public_url or str(request.base_url)
+    with request.app.state.sessions() as session:
+        body = service.paper(service.get(session, certificate_id=certificate_id, by=by), base_url=base)
+    disposition = f'inline; filename="certificate-{certificate_id}.pdf"'
+    return Response(body, media_type="application/pdf", headers={"Content-Disposition": disposition})
+
+
 @router.get("/.well-known/did.json", summary="The issuer's DID document (did:web)")
 def did_document(request: Request) -> Response:
     document = _authority(request).issuer.did_document()
@@ -238,8 +254,8 @@ pre{{white-space:pre-wrap;background:#f4f4f4;padding:1rem}}</style></head>
 """
 
 
-def _page(issuer: str, token: str = "", verdict: vc.Verdict | None = None) -> HTMLResponse:
-    answer = ""
+def _page(issuer: str, token: str = "", verdict: vc.Verdict | None = None, notice: str = "") -> HTMLResponse:
+    answer = f'<h2 class="bad">{html.escape(notice)}</h2>' if notice else ""
     if verdict is not None:
         css = "valid" if verdict.valid else "bad"
         label = str(verdict.status).replace("-", " ")
@@ -251,8 +267,26 @@ def _page(issuer: str, token: str = "", verdict: vc.Verdict | None = None) -> HT
 
 
 @router.get("/verify", response_class=HTMLResponse, summary="Verify a certificate (a web page)")
-def verify_page(request: Request) -> HTMLResponse:
-    return _page(_authority(request).issuer.did)
+def verify_page(
+    request: Request,
+    credential: Annotated[
+        str | None, Query(max_length=vc.MAX_TOKEN, description="a credential to verify at once (QR code)")
+    ] = None,
+    id: Annotated[uuid.UUID | None, Query(description="an issued certificate's id (QR code)")] = None,
+) -> HTMLResponse:
+    """The form; with `credential` or `id` (what a printed certificate's QR code carries), the verdict."""
+    issuer = _authority(request).issuer.did
+    token = credential.strip() if credential else None
+    if token is None and id is not None:
+        with request.app.state.sessions() as session:
+            token = service.token_of(session, certificate_id=id)
+        if token is None:
+            page = _page(issuer, notice=f"No certificate {id} was issued here.")
+            page.status_code = 404
+            return page
+    if token is None:
+        return _page(issuer)
+    return _page(issuer, token, _verify(request, token))
 
 
 @router.post("/verify", response_class=HTMLResponse, summary="The verification page's answer")

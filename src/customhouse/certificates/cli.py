@@ -1,4 +1,4 @@
-"""`customhouse cert verify|issue|revoke|did|status-list`: certificates from the shell.
+"""`customhouse cert verify|issue|revoke|pdf|did|status-list`: certificates from the shell.
 
 `verify` works offline: from the credential file, the issuer's public key (a DID document as
 /.well-known/did.json serves it, or one public JWK) and the signed status list as
@@ -135,6 +135,21 @@ def revoke(
         record = service.revoke(session, certificate_id=certificate, by=_principal(), reason=reason)
         index = record.status_index
     console.print(f"certificate {certificate} revoked (status list 1, index {index})")
+
+
+@app.command()
+def pdf(
+    certificate: uuid.UUID = typer.Argument(..., help="the certificate's id"),
+    out: Path = typer.Option(..., help="the PDF file to write"),
+) -> None:
+    """Write a certificate as a PDF with the QR code of its verification link."""
+    settings = get_settings()
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    with _answering(), local_sessions()() as session:
+        out.write_bytes(
+            service.paper(service.get(session, certificate_id=certificate, by=_principal()), base_url=base)
+        )
+    errors.print(f"certificate {certificate} written to {out}")
 
 
 @app.command()

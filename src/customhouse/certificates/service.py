@@ -22,6 +22,7 @@ Service functions never commit; the API and the CLI do.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 from customhouse import events
 from customhouse.auth.service import Principal, Role
 from customhouse.certificates import credentials as vc
+from customhouse.certificates import pdf
 from customhouse.certificates.models import Certificate, StatusListAllocation
 from customhouse.config import Settings
 from customhouse.db import table as db_table
@@ -380,3 +382,16 @@ def verify(session: Session, *, token: str, authority: Authority, now: datetime 
         issuer=authority.issuer.did,
     )
     return vc.verify(token, public_keys=authority.public_keys(), status_list=status, now=now)
+
+
+def token_of(session: Session, *, certificate_id: uuid.UUID) -> str | None:
+    """The credential issued under this id, for the public verification page that a printed QR code
+    names by id (a random UUID: knowing it means holding the paper)."""
+    record = session.get(Certificate, certificate_id)
+    return record.token if record is not None else None
+
+
+def paper(record: Certificate, *, base_url: str) -> bytes:
+    """The certificate as a PDF whose QR code links to `base_url`/verify (see `certificates.pdf`)."""
+    link = pdf.verification_link(base_url, certificate_id=str(record.id), token=record.token)
+    return pdf.render(json.loads(vc.unb64url(record.token.split(".")[1])), link=link)

@@ -166,11 +166,24 @@ class IdentifiedParty(Party):
     id: PartyId
 
 
+Credential = Annotated[
+    str,
+    Field(
+        max_length=65_536,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="a verifiable credential as a compact JWS (vc+jwt)",
+    ),
+]
+
+
 class SupportingDocument(Model):
     type: DocumentType
     reference: Reference
     issuer: Name | None = None
     issued_on: date
+    # the document as a verifiable credential (a compact JWS, `vc+jwt`), checked at lodgement: a proof
+    # of origin that carries one must be valid and cover the items claiming the preference
+    credential: Credential | None = None
 
 
 class GoodsItem(Model):
@@ -244,6 +257,9 @@ class Control(Model):
         | None
     ) = None
     corrections: Annotated[list[Correction], Field(max_length=999)] = []
+    # duties, taxes and penalties the irregularity brought in, in the national currency: what the risk
+    # model learns the revenue at stake from
+    revenue_recovered: Money | None = None
     note: Note | None = None
 
 

@@ -32,6 +32,7 @@ from customhouse.db import table, utcnow
 from customhouse.declarations import consistency, lifecycle
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion, GoodsItemRecord
 from customhouse.declarations.mrn import new_mrn
+from customhouse.declarations.proofs import NoCredentials, ProofChecker
 from customhouse.declarations.schemas import (
     AuditEntry,
     Control,
@@ -64,14 +65,22 @@ class Policy:
     tolerance: Decimal = Decimal("0.01")
     auto_accept: bool = True
     auto_release_green: bool = True
+    proofs: ProofChecker = field(default_factory=NoCredentials)
 
     @classmethod
-    def from_settings(cls, settings: Settings, selector: LaneSelector, assessor: Assessor) -> Policy:
+    def from_settings(
+        cls,
+        settings: Settings,
+        selector: LaneSelector,
+        assessor: Assessor,
+        proofs: ProofChecker | None = None,
+    ) -> Policy:
         return cls(
             country=settings.country,
             currency=settings.national_currency,
             selector=selector,
             assessor=assessor,
+            proofs=proofs or NoCredentials(),
             tolerance=settings.invoice_tolerance,
             auto_accept=settings.auto_accept,
             auto_release_green=settings.auto_release_green,
@@ -270,11 +279,16 @@ def _require_declarant_side(by: Principal, record: DeclarationRecord) -> None:
 
 
 def _accept_fields(
-    document: DeclarationDocument, declaration_id: uuid.UUID, policy: Policy, by: Principal, at: datetime
+    session: Session,
+    document: DeclarationDocument,
+    declaration_id: uuid.UUID,
+    policy: Policy,
+    by: Principal,
+    at: datetime,
 ) -> tuple[dict[str, Any], list[events.DomainEvent]]:
     """Acceptance: an MRN and the lane from the selectivity port. A green declaration that owes no duty
     (export, transit) is released at once; an import waits for its assessment (see `assess`)."""
-    decision = policy.selector.select(document, at=at)
+    decision = policy.selector.select(document, session=session, at=at)
     mrn = new_mrn(country=policy.country, kind=document.kind, at=at)
     fields: dict[str, Any] = {
         "mrn": mrn,
@@ -345,7 +359,7 @@ def lodge_many(
             problem = _declaring_problem(by, document)
             if problem:
                 raise problem
-            _raise_inconsistent(document, policy, today, draft=draft)
+            _raise_inconsistent(session, document, policy, at, draft=draft)
         except Problem as problem:
             outcomes[index] = Outcome(problem=problem)
             continue
@@ -355,7 +369,7 @@ def lodge_many(
     pending = _check_registry(session, pending, outcomes, today)
     pending = _deduplicate(session, pending, outcomes)
     for item in pending:
-        _build(item, by=by, policy=policy, draft=draft, at=at)
+        _build(session, item, by=by, policy=policy, draft=draft, at=at)
     _insert(session, pending, outcomes)
     return [outcome or Outcome(problem=Problem(500, "internal", "not processed")) for outcome in outcomes]
 
@@ -377,17 +391,20 @@ def lodge(
 
 
 def _raise_inconsistent(
-    document: DeclarationDocument, policy: Policy, today: date, *, draft: bool = False
+    session: Session, document: DeclarationDocument, policy: Policy, at: datetime, *, draft: bool = False
 ) -> None:
-    """Cross-field rules; a draft is held only to the item numbering, the rest is checked at lodgement."""
+    """Cross-field rules and the credentials cited; a draft is held only to the item numbering, the rest
+    is checked at lodgement."""
     if draft:
         problems = consistency.numbering(document)
     else:
         problems = consistency.check(
-            document, country=policy.country, tolerance=policy.tolerance, today=today
+            document, country=policy.country, tolerance=policy.tolerance, today=at.date()
         )
-    if problems:
-        errors = [FieldError(problem.detail, pointer=problem.pointer) for problem in problems]
+    errors = [FieldError(problem.detail, pointer=problem.pointer) for problem in problems]
+    if not draft and not errors:
+        errors = policy.proofs.check(document, session=session, at=at)
+    if errors:
         raise Problem(422, "validation", f"{len(errors)} field(s) are not valid", errors)
 
 
@@ -478,7 +495,9 @@ def _lrn_conflict(lrn: str, existing: uuid.UUID | None) -> Problem:
     )
 
 
-def _build(item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: datetime) -> None:
+def _build(
+    session: Session, item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: datetime
+) -> None:
     declaration_id = uuid.uuid4()
     document = item.document
     row: dict[str, Any] = {
@@ -510,7 +529,7 @@ def _build(item: _Pending, *, by: Principal, policy: Policy, draft: bool, at: da
         )
     ]
     if not draft and policy.auto_accept and not document.pre_arrival:
-        fields, accepted = _accept_fields(document, declaration_id, policy, by, at)
+        fields, accepted = _accept_fields(session, document, declaration_id, policy, by, at)
         row.update(fields)
         item.events += accepted
     item.row = {**item.row, **row}
@@ -868,7 +887,7 @@ def amend(
     problem = _declaring_problem(by, parsed)
     if problem:
         raise problem
-    _raise_inconsistent(parsed, policy, at.date(), draft=record.state == State.DRAFT)
+    _raise_inconsistent(session, parsed, policy, at, draft=record.state == State.DRAFT)
     changes, patch = _new_version(session, record, parsed, by=by, at=at)
     data: dict[str, Any] = {"patch": patch}
     if record.lane:
@@ -901,7 +920,7 @@ def submit_draft(
     at = at or utcnow()
     record = _for_action(session, declaration_id, by, "lodge", expected_revision, may=_require_declarant_side)
     document = _document(session, record)
-    _raise_inconsistent(document, policy, at.date())
+    _raise_inconsistent(session, document, policy, at)
     changes: dict[str, Any] = {"state": State.LODGED.value, "lodged_at": at}
     happened = [
         _event(
@@ -914,7 +933,7 @@ def submit_draft(
         )
     ]
     if policy.auto_accept and not document.pre_arrival:
-        fields, accepted = _accept_fields(document, record.id, policy, by, at)
+        fields, accepted = _accept_fields(session, document, record.id, policy, by, at)
         changes.update(fields)
         happened += accepted
     return _save(session, record, expected_revision=expected_revision, at=at, happened=happened, **changes)
@@ -956,7 +975,7 @@ def accept(
     acceptance is not automatic): MRN and lane."""
     at = at or utcnow()
     record = _for_action(session, declaration_id, by, "accept", expected_revision, may=_require_officer)
-    fields, happened = _accept_fields(_document(session, record), record.id, policy, by, at)
+    fields, happened = _accept_fields(session, _document(session, record), record.id, policy, by, at)
     return _save(session, record, expected_revision=expected_revision, at=at, happened=happened, **fields)
 
 
@@ -1012,12 +1031,21 @@ def record_control(
             "an irregularity needs its kind",
             [FieldError("is required when outcome is irregularity", pointer="/irregularity")],
         )
+    if control.outcome != "irregularity" and control.revenue_recovered:
+        raise Problem(
+            422,
+            "validation",
+            "revenue is recovered only on an irregularity",
+            [FieldError("must be empty or 0 when conforming", pointer="/revenue_recovered")],
+        )
     changes: dict[str, Any] = {"state": State.UNDER_CONTROL.value}
     data: dict[str, Any] = {
         "outcome": control.outcome,
         "irregularity": control.irregularity,
         "note": control.note,
     }
+    if control.revenue_recovered is not None:
+        data["revenue_recovered"] = str(control.revenue_recovered)
     if control.corrections:
         if control.outcome != "irregularity":
             raise Problem(

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from customhouse.auth.service import Principal, Role
+from customhouse.config import get_settings
 from customhouse.console import local_sessions
 from customhouse.db import writing
 from customhouse.problems import Problem
@@ -329,6 +330,7 @@ def train_command(
                 until=until.date() if until else None,
                 holdout_fraction=holdout,
                 seed=seed,
+                national_currency=get_settings().national_currency,
             )
             service.refresh_bands(session)
             if promote:

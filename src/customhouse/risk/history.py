@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,12 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from customhouse.assessment import service as assessment
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion
 from customhouse.declarations.schemas import DeclarationDocument
 from customhouse.events import Event
 from customhouse.risk.features import Records
+from customhouse.risk.revenue import Case, cases_of
 from customhouse.risk.scoring import record_of, records_of
 
 CONTROL_RECORDED = "declaration.control_recorded"
@@ -54,6 +57,34 @@ def outcomes(session: Session) -> dict[str, str]:
         select(Event.aggregate_id, Event.data).where(Event.type == CONTROL_RECORDED).order_by(Event.id)
     )
     return {aggregate_id: str(data.get("outcome")) for aggregate_id, data in rows}
+
+
+def recoveries(session: Session) -> list[Case]:
+    """The goods items of every declaration whose last control found an irregularity that brought
+    revenue in, as lodged (version 1), each with its share (see `risk.revenue`). The revenue is what
+    the officer recorded, else what the corrected versions added to the first assessment."""
+    last: dict[str, Any] = {}
+    rows = session.execute(
+        select(Event.aggregate_id, Event.data).where(Event.type == CONTROL_RECORDED).order_by(Event.id)
+    )
+    for aggregate_id, data in rows:
+        last[aggregate_id] = data
+    irregular = {uuid.UUID(key): data for key, data in last.items() if data.get("outcome") == "irregularity"}
+    recorded = {
+        key: data["revenue_recovered"] for key, data in irregular.items() if "revenue_recovered" in data
+    }
+    assessed = assessment.recovered(session, declaration_ids=sorted(set(irregular) - set(recorded)))
+    recovered = {key: Decimal(str(value)) for key, value in recorded.items()} | assessed
+    recovered = {key: value for key, value in recovered.items() if value > 0}
+    cases: list[Case] = []
+    ids = sorted(recovered)
+    for start in range(0, len(ids), 500):
+        query = select(DeclarationVersion.declaration_id, DeclarationVersion.document).where(
+            DeclarationVersion.version == 1, DeclarationVersion.declaration_id.in_(ids[start : start + 500])
+        )
+        for declaration_id, document in session.execute(query):
+            cases += cases_of(DeclarationDocument.model_validate(document), recovered[declaration_id])
+    return cases
 
 
 def labelled(

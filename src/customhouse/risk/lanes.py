@@ -6,15 +6,22 @@ Order, as ASYCUDA's selectivity does it:
    lowest id); the first that matches decides the lane. The others that match are named too.
 2. Otherwise the promoted model's calibrated probability against the thresholds (fixed, or set from the
    office's target shares of yellow and red through the model's score distribution on its holdout).
-   An authorised economic operator (declarant or importer) has its probability weighed by
+   An authorised economic operator (declarant, importer, exporter or seller: a partner's AEO
+   recognised under a mutual recognition agreement is one too) has its probability weighed by
    `aeo_factor` (below 1): a lower control rate, as the WCO SAFE framework asks. Without a promoted
    model, the default rule (`RequiredDocuments`) decides. A missing required document always means at
    least the yellow lane. (The explanation of a model's yellow or red lane, LightGBM's feature
    contributions, costs more than the rest of the decision: `risk.service.on_accepted` computes it
    after the fact and keeps it with the decision.)
 3. Random exploration: a declaration that would go green is selected at random with probability
-   `exploration` (at least 2 %), to the red lane for `exploration_red_share` of those, else yellow, so
-   that the model keeps learning from unbiased samples.
+   `exploration` (at least 2 %, per office if set), to the red lane for `exploration_red_share` of
+   those, else yellow, so that the model keeps learning from unbiased samples.
+4. Passes without control (`limit_passes`, applied by `risk.selector` which keeps the counts per
+   profile and office in `risk_passes`): a green declaration matched by a profile that has let its
+   maximum of matched declarations in a row go uncontrolled goes to the yellow lane.
+
+A model's reason also carries the expected revenue at stake (`risk.revenue`) when the model version
+learnt its rates.
 
 Every decision's first reason names what made it, in a fixed form that `trace` reads back:
 `rule CODE (profile ID, revision N): ...`, `model vN: probability of irregularity P ...`,
@@ -30,10 +37,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision, missing_documents
+from customhouse.risk.revenue import RevenueRates
 
 MIN_EXPLORATION = 0.02
 ORDER = {Lane.GREEN: 0, Lane.YELLOW: 1, Lane.RED: 2}
@@ -99,6 +108,7 @@ class Rule:
     reason: str
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    max_passes: int | None = None
     kinds: frozenset[str] = frozenset()
     hs_prefixes: tuple[str, ...] = ()
     origins: frozenset[str] = frozenset()
@@ -125,6 +135,7 @@ class Rule:
         conditions: Mapping[str, Any],
         valid_from: datetime | None = None,
         valid_to: datetime | None = None,
+        max_passes: int | None = None,
     ) -> Rule:
         def codes(name: str) -> frozenset[str]:
             return frozenset(str(value) for value in conditions.get(name) or ())
@@ -138,6 +149,7 @@ class Rule:
             reason=reason,
             valid_from=valid_from,
             valid_to=valid_to,
+            max_passes=max_passes,
             kinds=codes("kinds"),
             hs_prefixes=tuple(conditions.get("hs_prefixes") or ()),
             origins=codes("origins"),
@@ -217,6 +229,9 @@ class Scorer(Protocol):
     def quantiles(self) -> list[float]:  # the probability at each percentile 0..100 of its holdout
         ...
 
+    @property
+    def revenue(self) -> RevenueRates | None: ...
+
     def probability(self, document: DeclarationDocument, at: datetime) -> float: ...
 
 
@@ -230,7 +245,9 @@ class OfficeShares:
 
 @dataclass(frozen=True)
 class Parameters:
-    """Lane parameters; `office_shares` override the fixed thresholds for the offices they name."""
+    """Lane parameters, per office as ASYCUDA sets them where an office is named: `office_shares`
+    override the fixed thresholds, `office_exploration` the random selection rate, `office_max_passes`
+    the passes without control allowed to a profile that sets none."""
 
     exploration: float = MIN_EXPLORATION
     exploration_red_share: float = 0.1
@@ -239,16 +256,32 @@ class Parameters:
     aeo_factor: float = 0.5
     office_shares: Mapping[str, OfficeShares] = field(default_factory=dict)
     default_shares: OfficeShares | None = None  # for offices not named; None: the fixed thresholds
+    office_exploration: Mapping[str, float] = field(default_factory=dict)
+    max_passes: int | None = None  # for profiles that set none, at offices not named
+    office_max_passes: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not MIN_EXPLORATION <= self.exploration <= 1:
-            raise ValueError(f"the exploration rate must be at least {MIN_EXPLORATION:.0%} (and at most 1)")
+        for rate in (self.exploration, *self.office_exploration.values()):
+            if not MIN_EXPLORATION <= rate <= 1:
+                raise ValueError(
+                    f"an exploration rate must be at least {MIN_EXPLORATION:.0%} (and at most 1), not {rate}"
+                )
+        if any(limit < 0 for limit in (self.max_passes or 0, *self.office_max_passes.values())):
+            raise ValueError("a maximum number of passes cannot be negative")
         if not 0 <= self.exploration_red_share <= 1:
             raise ValueError("exploration_red_share must be between 0 and 1")
         if not 0 < self.aeo_factor <= 1:
             raise ValueError("aeo_factor must be in (0, 1]")
         if not 0 <= self.yellow_threshold <= self.red_threshold <= 1:
             raise ValueError("thresholds must satisfy 0 <= yellow <= red <= 1")
+
+    def exploration_at(self, office: str) -> float:
+        return self.office_exploration.get(office, self.exploration)
+
+    def max_passes_of(self, rule: Rule, office: str) -> int | None:
+        if rule.max_passes is not None:
+            return rule.max_passes
+        return self.office_max_passes.get(office, self.max_passes)
 
     def thresholds(self, office: str, quantiles: list[float]) -> tuple[float, float]:
         """(yellow, red) probability thresholds at this office."""
@@ -308,10 +341,42 @@ def decide(
         reasons += [f"also matched {rule.trace}: {rule.reason}" for rule in matched[1:]]
     else:
         lane, reasons = _scored(snapshot, facts, parameters, at)
-    if lane is Lane.GREEN and uniform() < parameters.exploration:
+    exploration = parameters.exploration_at(document.office_of_lodgement)
+    if lane is Lane.GREEN and uniform() < exploration:
         lane = Lane.RED if uniform() < parameters.exploration_red_share else Lane.YELLOW
-        reasons = [f"random selection (exploration rate {parameters.exploration:.1%})", *reasons]
+        reasons = [f"random selection (exploration rate {exploration:.1%})", *reasons]
     return LaneDecision(lane, reasons)
+
+
+def limited(snapshot: Snapshot, decision: LaneDecision, parameters: Parameters, office: str) -> list[Rule]:
+    """The profiles that matched this decision and limit their passes without control at `office`."""
+    matched = {profile_id for profile_id, _ in trace(decision.reasons).matched}
+    return [
+        rule
+        for rule in snapshot.rules
+        if rule.id in matched and parameters.max_passes_of(rule, office) is not None
+    ]
+
+
+def limit_passes(
+    decision: LaneDecision,
+    rules: list[Rule],
+    passes: Mapping[int, int],
+    parameters: Parameters,
+    office: str,
+) -> tuple[LaneDecision, dict[int, int]]:
+    """ASYCUDA's maximum number of passes without control: a green declaration matched by a profile
+    that has let `max_passes` matched declarations in a row go without control at this office goes to
+    the yellow lane instead. Any control (a yellow or red lane) starts the profiles' counts again.
+    Returns the decision and the new counts (`passes`: the counts before, by profile id)."""
+    if decision.lane is not Lane.GREEN:
+        return decision, {rule.id: 0 for rule in rules}
+    for rule in rules:
+        limit = parameters.max_passes_of(rule, office)
+        if limit is not None and passes.get(rule.id, 0) >= limit:
+            reason = f"{rule.trace}: {limit} passes without control at {office}, the most it allows"
+            return LaneDecision(Lane.YELLOW, [reason, *decision.reasons]), {r.id: 0 for r in rules}
+    return decision, {rule.id: passes.get(rule.id, 0) + 1 for rule in rules}
 
 
 def _scored(snapshot: Snapshot, facts: Facts, parameters: Parameters, at: datetime) -> tuple[Lane, list[str]]:
@@ -322,9 +387,8 @@ def _scored(snapshot: Snapshot, facts: Facts, parameters: Parameters, at: dateti
         return documents_lane, documents or ["all required supporting documents present"]
     document = facts.document
     probability = scorer.probability(document, at)
-    ids = {document.declarant.id} | (
-        {document.importer.id} if document.importer and document.importer.id else set()
-    )
+    named = (document.declarant, document.importer, document.exporter, document.seller)
+    ids = {party.id for party in named if party is not None and party.id}
     aeo = sorted(ids & snapshot.aeo)
     weighed = probability * parameters.aeo_factor if aeo else probability
     yellow, red = parameters.thresholds(document.office_of_lodgement, scorer.quantiles)
@@ -337,7 +401,11 @@ def _scored(snapshot: Snapshot, facts: Facts, parameters: Parameters, at: dateti
         else f"< yellow threshold {yellow:.3f}"
     )
     weighing = f" (x{parameters.aeo_factor:g} for AEO = {weighed:.3f})" if aeo else ""
-    model = [f"model v{scorer.version}: probability of irregularity {probability:.3f}{weighing} {comparison}"]
+    rates = scorer.revenue
+    stake = rates.at_stake(document, probability) if rates else None
+    revenue = f"; revenue at stake {rates.currency} {stake}" if rates and stake is not None else ""
+    head = f"model v{scorer.version}: probability of irregularity {probability:.3f}{weighing}"
+    model = [f"{head} {comparison}{revenue}"]
     if aeo:
         model.append(f"authorised economic operator {', '.join(str(a) for a in aeo)}: lower control rate")
     if ORDER[documents_lane] > ORDER[lane]:
@@ -355,10 +423,12 @@ class Trace:
     matched: tuple[tuple[int, int], ...] = ()
     model_version: int | None = None
     probability: float | None = None
+    revenue_at_stake: Decimal | None = None
 
 
 _RULE = re.compile(r"^(?:also matched )?rule \S+ \(profile (\d+), revision (\d+)\)")
 _MODEL = re.compile(r"^model v(\d+): probability of irregularity ([0-9.]+)")
+_REVENUE = re.compile(r"; revenue at stake [A-Z]{0,3} ?(\d+)$")
 
 
 def trace(reasons: list[str]) -> Trace:
@@ -366,11 +436,16 @@ def trace(reasons: list[str]) -> Trace:
     matched: list[tuple[int, int]] = []
     model_version: int | None = None
     probability: float | None = None
+    revenue: Decimal | None = None
     for reason in reasons:
         if found := _RULE.match(reason):
-            matched.append((int(found.group(1)), int(found.group(2))))
+            pair = (int(found.group(1)), int(found.group(2)))
+            if pair not in matched:
+                matched.append(pair)
         elif found := _MODEL.match(reason):
             model_version, probability = int(found.group(1)), float(found.group(2))
+            if stake := _REVENUE.search(reason):
+                revenue = Decimal(stake.group(1))
     first = reasons[0] if reasons else ""
     if first.startswith("random selection"):
         source = "random"
@@ -381,4 +456,4 @@ def trace(reasons: list[str]) -> Trace:
     else:
         source = "documents"
     winner = matched[0] if source == "rule" else (None, None)
-    return Trace(source, winner[0], winner[1], tuple(matched), model_version, probability)
+    return Trace(source, winner[0], winner[1], tuple(matched), model_version, probability, revenue)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from customhouse.db import Base, JsonDocument, UTCDateTime
@@ -34,6 +35,9 @@ class Profile(Base):
     valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(Text)
     conditions: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    # at most this many matched declarations in a row go uncontrolled at an office (None: the office's
+    # setting, if any); see `risk.lanes.limit_passes`
+    max_passes: Mapped[int | None]
     hits: Mapped[int] = mapped_column(INT64, default=0)  # declarations it matched at acceptance
     controls: Mapped[int] = mapped_column(INT64, default=0)  # of those, control outcomes recorded
     irregular: Mapped[int] = mapped_column(INT64, default=0)  # of those, irregular
@@ -41,6 +45,16 @@ class Profile(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class Passes(Base):
+    """Matched declarations of a profile released without control since its last control, per office."""
+
+    __tablename__ = "risk_passes"
+
+    profile_id: Mapped[int] = mapped_column(ForeignKey("risk_profiles.id"), primary_key=True)
+    office: Mapped[str] = mapped_column(String(8), primary_key=True)
+    passes: Mapped[int]
 
 
 class RiskVersion(Base):
@@ -75,6 +89,7 @@ class ModelRecord(Base):
     trained_to: Mapped[date]
     rows: Mapped[int]
     metrics: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    revenue: Mapped[dict[str, Any]] = mapped_column(JsonDocument)  # risk.revenue.RevenueRates.dump
     blob: Mapped[bytes] = mapped_column(LargeBinary)  # risk.model.RiskModel.save's .npz
     sha256: Mapped[str] = mapped_column(String(64))
     promoted: Mapped[bool] = mapped_column(default=False)
@@ -98,6 +113,7 @@ class Decision(Base):
     matched: Mapped[list[Any]] = mapped_column(JsonDocument)  # [[profile id, revision], ...]
     model_version: Mapped[int | None]
     probability: Mapped[float | None] = mapped_column(Float)
+    revenue_at_stake: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))  # national currency
     reasons: Mapped[list[str]] = mapped_column(JsonDocument)
     explanation: Mapped[list[str]] = mapped_column(JsonDocument)  # a model's yellow or red lane: why
     outcome: Mapped[str | None] = mapped_column(String(16))  # conforming, irregularity (last control)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -59,6 +60,9 @@ class ProfileIn(Model):
     code: Code
     lane: Lane
     priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    # at most this many matched declarations in a row released without control at an office; the next
+    # goes to the yellow lane (None: the office's setting, CUSTOMHOUSE_RISK_MAX_PASSES)
+    max_passes: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     valid_from: AwareDatetime | None = None  # with a time zone, e.g. 2026-12-01T00:00:00Z
     valid_to: AwareDatetime | None = None
     reason: Note
@@ -76,6 +80,7 @@ class ProfileChange(Model):
 
     lane: Lane | None = None
     priority: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    max_passes: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
     reason: Note | None = None
@@ -90,6 +95,7 @@ class ProfileOut(BaseModel):
     active: bool
     lane: Lane
     priority: int
+    max_passes: int | None
     valid_from: datetime | None
     valid_to: datetime | None
     reason: str
@@ -111,6 +117,7 @@ class ModelOut(BaseModel):
     trained_to: date
     rows: int
     metrics: dict[str, Any]
+    revenue: dict[str, Any]  # rates of revenue at stake learnt with this version (`risk.revenue`)
     sha256: str
     promoted: bool
     promoted_at: datetime | None
@@ -126,6 +133,7 @@ class DecisionOut(BaseModel):
     matched: list[Any]
     model_version: int | None
     probability: float | None
+    revenue_at_stake: Decimal | None  # national currency: the probability times the revenue if irregular
     reasons: list[str]
     explanation: list[str]
     outcome: str | None

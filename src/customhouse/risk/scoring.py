@@ -40,6 +40,7 @@ from customhouse.risk.features import (
     unit_values,
 )
 from customhouse.risk.model import RiskModel
+from customhouse.risk.revenue import RevenueRates
 
 STRING_FIELDS = (
     "importer",
@@ -173,10 +174,18 @@ def _unit_value(fields: dict[str, Any]) -> float:
 class FastScorer:
     """A promoted model made ready for the lodgement path (see the module docstring)."""
 
-    def __init__(self, model: RiskModel, *, version: int = 0, quantiles: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        model: RiskModel,
+        *,
+        version: int = 0,
+        quantiles: list[float] | None = None,
+        revenue: RevenueRates | None = None,
+    ) -> None:
         self.model = model
         self.version = version
         self.quantiles = list(quantiles or [])
+        self.revenue = revenue
         builder = model.builder
         self.families = builder.families
         self.names = builder.feature_names

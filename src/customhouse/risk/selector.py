@@ -30,9 +30,16 @@ from customhouse.config import Settings
 from customhouse.db import make_engine, make_session_factory, utcnow
 from customhouse.declarations.schemas import DeclarationDocument
 from customhouse.declarations.selectivity import LaneDecision
-from customhouse.parties import service as parties
 from customhouse.risk import service
-from customhouse.risk.lanes import OfficeShares, Parameters, Snapshot, decide
+from customhouse.risk.lanes import (
+    OfficeShares,
+    Parameters,
+    Rule,
+    Snapshot,
+    decide,
+    limit_passes,
+    limited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +76,25 @@ class RiskSelector:
         self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
     ) -> LaneDecision:
         self.refresh(session)
-        return decide(self.snapshot, document, self.parameters, at=at or utcnow(), uniform=self.uniform)
+        snapshot, office = self.snapshot, document.office_of_lodgement
+        decision = decide(snapshot, document, self.parameters, at=at or utcnow(), uniform=self.uniform)
+        rules = limited(snapshot, decision, self.parameters, office)
+        if not rules:
+            return decision
+        if session is not None:
+            return self._count(session, decision, rules, office)
+        with self.sessions() as own, own.begin():
+            return self._count(own, decision, rules, office)
+
+    def _count(
+        self, session: Session, decision: LaneDecision, rules: list[Rule], office: str
+    ) -> LaneDecision:
+        """Passes without control, counted in the caller's transaction (see `risk.lanes.limit_passes`)."""
+        ids = sorted(rule.id for rule in rules)
+        before = service.passes(session, office=office, profile_ids=ids)
+        decision, after = limit_passes(decision, rules, before, self.parameters, office)
+        service.count_passes(session, office=office, counts=after)
+        return decision
 
     def refresh(self, session: Session | None = None, *, force: bool = False) -> None:
         """Reload what changed, if it is time to look (see the module docstring)."""
@@ -89,7 +114,7 @@ class RiskSelector:
     def _load(self, session: Session) -> None:
         current = service.versions(session)
         previous = self._versions or {}
-        snapshot = replace(self.snapshot, aeo=parties.aeo_parties(session))
+        snapshot = replace(self.snapshot, aeo=service.aeo(session))
         if current.get("profiles") != previous.get("profiles"):
             snapshot = Snapshot.build(service.rules(session), snapshot.bands, snapshot.aeo, snapshot.scorer)
         if current.get("bands") != previous.get("bands"):
@@ -113,4 +138,7 @@ def parameters_from(settings: Settings) -> Parameters:
             office: OfficeShares(*shares) for office, shares in settings.risk_office_shares.items()
         },
         default_shares=OfficeShares(*settings.risk_default_shares) if settings.risk_default_shares else None,
+        office_exploration=settings.risk_office_exploration,
+        max_passes=settings.risk_max_passes,
+        office_max_passes=settings.risk_office_max_passes,
     )

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from customhouse import events
@@ -35,6 +37,7 @@ from customhouse.declarations import service as declarations
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision
+from customhouse.exchange import service as exchange
 from customhouse.parties import service as parties
 from customhouse.problems import FieldError, Problem
 from customhouse.risk import evaluate as ev
@@ -44,7 +47,8 @@ from customhouse.risk.features import split_by_date, take
 from customhouse.risk.lanes import Bands, Parameters, Rule, Snapshot, Trace, decide, trace
 from customhouse.risk.model import Params, RiskModel
 from customhouse.risk.model import train as train_model
-from customhouse.risk.models import Decision, ModelRecord, Profile, ReferenceBand, RiskVersion
+from customhouse.risk.models import Decision, ModelRecord, Passes, Profile, ReferenceBand, RiskVersion
+from customhouse.risk.revenue import RevenueRates
 from customhouse.risk.schemas import (
     Conditions,
     DecisionOut,
@@ -121,6 +125,7 @@ def _out(profile: Profile) -> ProfileOut:
         active=profile.active,
         lane=Lane(profile.lane),
         priority=profile.priority,
+        max_passes=profile.max_passes,
         valid_from=profile.valid_from,
         valid_to=profile.valid_to,
         reason=profile.reason,
@@ -154,6 +159,7 @@ def create_profile(session: Session, *, profile: ProfileIn, by: Principal) -> Pr
         active=True,
         lane=profile.lane.value,
         priority=profile.priority,
+        max_passes=profile.max_passes,
         valid_from=profile.valid_from,
         valid_to=profile.valid_to,
         reason=profile.reason,
@@ -270,6 +276,7 @@ def rules(session: Session) -> list[Rule]:
             revision=record.revision,
             lane=record.lane,
             priority=record.priority,
+            max_passes=record.max_passes,
             reason=record.reason,
             conditions=record.conditions,
             valid_from=record.valid_from,
@@ -326,6 +333,7 @@ def _model_out(record: ModelRecord) -> ModelOut:
         trained_to=record.trained_to,
         rows=record.rows,
         metrics=record.metrics,
+        revenue=record.revenue,
         sha256=record.sha256,
         promoted=record.promoted,
         promoted_at=record.promoted_at,
@@ -362,6 +370,7 @@ def train(
     params: Params | None = None,
     seed: int = 0,
     threads: int = 1,
+    national_currency: str = "",
 ) -> ModelOut:
     """Train a new model version on stored declarations and their control outcomes (not promoted).
 
@@ -369,7 +378,8 @@ def train(
     references). Its metrics are those of a model trained on the earlier part of the window and
     scored on the controlled declarations of the later `holdout_fraction` (by date) as the lodgement
     path scores; the stored model is then trained on the whole window. The score quantiles over every
-    declaration of the holdout turn target lane shares into thresholds."""
+    declaration of the holdout turn target lane shares into thresholds. The revenue recovered by
+    controls so far gives the rates of revenue at stake kept with the version (`risk.revenue`)."""
     data = history.labelled(session, since=since, until=until, unlabelled=True)
     known = data.known
     outcomes = data.labels[known]
@@ -402,10 +412,18 @@ def train(
         model = train_model(data.records, data.labels, params=params, seed=seed, threads=threads)
     except ValueError as error:
         raise Problem(422, "validation", f"cannot train on this window: {error}") from None
-    return register_model(session, model=model, metrics=metrics, by=by)
+    revenue = RevenueRates.fit(history.recoveries(session), currency=national_currency)
+    return register_model(session, model=model, metrics=metrics, by=by, revenue=revenue)
 
 
-def register_model(session: Session, *, model: RiskModel, metrics: dict[str, Any], by: Principal) -> ModelOut:
+def register_model(
+    session: Session,
+    *,
+    model: RiskModel,
+    metrics: dict[str, Any],
+    by: Principal,
+    revenue: RevenueRates | None = None,
+) -> ModelOut:
     """Keep a trained model as the next version (not promoted); `metrics` should hold `quantiles`."""
     metrics = {
         key: (None if isinstance(value, float) and not np.isfinite(value) else value)
@@ -421,6 +439,7 @@ def register_model(session: Session, *, model: RiskModel, metrics: dict[str, Any
         trained_to=date.fromisoformat(str(model.trained["to"])),
         rows=int(model.trained["rows"]),
         metrics=metrics,
+        revenue=revenue.dump() if revenue else {},
         blob=blob,
         sha256=hashlib.sha256(blob).hexdigest(),
         promoted=False,
@@ -525,17 +544,50 @@ def promoted_model(session: Session, *, threads: int = 1) -> FastScorer | None:
     if record is None:
         return None
     model = deserialise(record.blob, threads=threads)
-    return FastScorer(model, version=record.version, quantiles=list(record.metrics.get("quantiles") or []))
+    return FastScorer(
+        model,
+        version=record.version,
+        quantiles=list(record.metrics.get("quantiles") or []),
+        revenue=RevenueRates.load(record.revenue),
+    )
 
 
 # ---------------------------------------------------------------- decisions
 
 
+def passes(session: Session, *, office: str, profile_ids: list[int]) -> dict[int, int]:
+    """The profiles' passes without control at an office, their rows locked until the lodgement
+    commits (created at 0 when missing), so that concurrent lodgements count one after another."""
+    insert_missing = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
+        table(Passes)
+    )
+    session.execute(
+        insert_missing.on_conflict_do_nothing(),
+        [{"profile_id": profile_id, "office": office, "passes": 0} for profile_id in profile_ids],
+    )
+    rows = session.execute(
+        select(Passes.profile_id, Passes.passes)
+        .where(Passes.office == office, Passes.profile_id.in_(profile_ids))
+        .with_for_update()
+    )
+    return {profile_id: count for profile_id, count in rows}
+
+
+def count_passes(session: Session, *, office: str, counts: dict[int, int]) -> None:
+    for profile_id, count in counts.items():
+        where = (Passes.profile_id == profile_id) & (Passes.office == office)
+        session.execute(update(Passes).where(where).values(passes=count))
+
+
+def aeo(session: Session) -> frozenset[str]:
+    """Authorised economic operators: this administration's register, and the partners' AEOs it
+    recognises under mutual recognition agreements (WCO SAFE)."""
+    return parties.aeo_parties(session) | exchange.recognised_aeo(session)
+
+
 def snapshot(session: Session) -> Snapshot:
     """Everything a lane decision reads, fresh from the database."""
-    return Snapshot.build(
-        rules(session), bands(session), parties.aeo_parties(session), promoted_model(session)
-    )
+    return Snapshot.build(rules(session), bands(session), aeo(session), promoted_model(session))
 
 
 def evaluate(
@@ -615,6 +667,7 @@ def on_accepted_many(session: Session, accepted: list[events.DomainEvent]) -> No
                 "matched": [list(pair) for pair in found.matched],
                 "model_version": found.model_version,
                 "probability": found.probability,
+                "revenue_at_stake": found.revenue_at_stake,
                 "reasons": reasons,
                 "explanation": _explanation(session, event, found),
                 "outcome": None,
@@ -695,6 +748,7 @@ def decisions(session: Session, *, declaration_id: uuid.UUID) -> list[DecisionOu
             matched=row.matched,
             model_version=row.model_version,
             probability=row.probability,
+            revenue_at_stake=row.revenue_at_stake,
             reasons=row.reasons,
             explanation=row.explanation,
             outcome=row.outcome,

@@ -1,0 +1,1 @@
+"""Analytics: a read model of declarations fed by domain events, and the aggregates the dashboards show."""

@@ -1,0 +1,1 @@
+"""The web application: trader portal, officer workbench, supervisor dashboards, public pages."""

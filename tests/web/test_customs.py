@@ -1,0 +1,136 @@
+"""Officers work the queue, control and release; supervisors read the dashboards."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from customhouse.db import utcnow
+from customhouse.declarations.schemas import DeclarationDocument, Lane
+from customhouse.declarations.selectivity import LaneDecision
+from tests import factories
+from tests.analytics.test_read_model import history
+from tests.conftest import bearer
+from tests.web.conftest import csrf, deliver, sign_in
+
+
+def lodge(client: TestClient, token: str, **overrides: object) -> dict[str, object]:
+    answer = client.post(
+        "/api/v1/declarations", json=factories.declaration(**overrides), headers=bearer(token)
+    )
+    assert answer.status_code == 201, answer.text
+    deliver(client)
+    return dict(client.get(f"/api/v1/declarations/{answer.json()['id']}", headers=bearer(token)).json())
+
+
+def test_the_queue_puts_control_lanes_first_and_the_officer_controls_and_releases(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    yellow = lodge(client, tokens["trader"], lrn="Q-YELLOW", documents=[])  # a required document missing
+    assert yellow["lane"] == "yellow" and yellow["state"] == "under_control"
+    sign_in(client, tokens["officer"])
+    queue = client.get("/web/queue").text
+    assert "Q-YELLOW" in queue
+    page = client.get(f"/web/declarations/{yellow['id']}")
+    assert "Record a control result" in page.text and "Release the goods" in page.text
+    revision = re.search(r'name="revision" value="(\d+)"', page.text)
+    assert revision
+    controlled = client.post(
+        f"/web/declarations/{yellow['id']}/control",
+        data={"csrf_token": csrf(page), "revision": revision.group(1), "outcome": "conforming", "note": "ok"},
+        follow_redirects=False,
+    )
+    assert controlled.status_code == 303, controlled.text
+    deliver(client)
+    page = client.get(f"/web/declarations/{yellow['id']}")
+    assert "declaration.control_recorded" in page.text
+    revision = re.search(r'name="revision" value="(\d+)"', page.text)
+    assert revision
+    released = client.post(
+        f"/web/declarations/{yellow['id']}/release",
+        data={"csrf_token": csrf(page), "revision": revision.group(1)},
+        follow_redirects=False,
+    )
+    assert released.status_code == 303, released.text
+    assert "declaration.released" in client.get(f"/web/declarations/{yellow['id']}").text
+    assert "Q-YELLOW" not in client.get("/web/queue").text
+
+
+def test_a_bad_control_answers_the_problem_and_changes_nothing(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    yellow = lodge(client, tokens["trader"], lrn="Q-BAD", documents=[])
+    sign_in(client, tokens["officer"])
+    page = client.get(f"/web/declarations/{yellow['id']}")
+    answer = client.post(
+        f"/web/declarations/{yellow['id']}/control",
+        data={"csrf_token": csrf(page), "revision": str(yellow["revision"]), "outcome": "maybe"},
+    )
+    assert answer.status_code == 422
+    assert "/outcome" in answer.text
+    assert "declaration.control_recorded" not in client.get(f"/web/declarations/{yellow['id']}").text
+
+
+class ByLrn:
+    """A lane selector for the test: the LRN's first letter names the lane."""
+
+    def select(self, document: DeclarationDocument, **_context: object) -> LaneDecision:
+        lane = {"R": Lane.RED, "Y": Lane.YELLOW}.get(document.lrn[0], Lane.GREEN)
+        return LaneDecision(lane, [f"test: {lane.value}"])
+
+
+def test_the_queue_puts_red_before_yellow(client: TestClient, tokens: dict[str, str]) -> None:
+    policy = client.app.state.policy  # type: ignore[attr-defined]
+    client.app.state.policy = dataclasses.replace(policy, selector=ByLrn())  # type: ignore[attr-defined]
+    lodge(client, tokens["trader"], lrn="Y-FIRST")
+    lodge(client, tokens["trader"], lrn="R-LATER")
+    sign_in(client, tokens["officer"])
+    queue = client.get("/web/queue").text
+    assert queue.index("R-LATER") < queue.index("Y-FIRST")  # red first, though it waited less
+
+
+def test_queue_puts_the_longest_waiting_first_within_a_lane(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    first = lodge(client, tokens["trader"], lrn="Q-1", documents=[])
+    second = lodge(client, tokens["trader"], lrn="Q-2", documents=[])
+    sign_in(client, tokens["officer"])
+    queue = client.get("/web/queue").text
+    assert queue.index("Q-1") < queue.index("Q-2")  # the longest waiting first
+    assert first["lane"] == second["lane"] == "yellow"
+
+
+def test_dashboards_show_the_release_time_study(client: TestClient, tokens: dict[str, str]) -> None:
+    lodge(client, tokens["trader"], lrn="D-GREEN")  # green, secured on the deferment account: released
+    sign_in(client, tokens["supervisor"])
+    page = client.get("/web/dashboards")
+    assert page.status_code == 200
+    assert "<svg" in page.text and "Median lodgement to release, per lane" in page.text
+    rows = re.findall(r"<tr><td>green</td><td>(\d+)</td><td>(\d+)</td>", page.text)
+    assert rows and rows[0] == ("1", "1")
+    assert "100.0 %" in page.text  # released within the hour
+
+
+def test_only_supervisors_auditors_and_admins_see_dashboards(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    sign_in(client, tokens["officer"])
+    assert client.get("/web/dashboards").status_code == 404
+    sign_in(client, tokens["auditor"])
+    assert client.get("/web/dashboards").status_code == 200
+
+
+def test_forecasts_page_for_supervisors(client: TestClient, tokens: dict[str, str], session: Session) -> None:
+    history(session, today=utcnow().date())
+    sign_in(client, tokens["officer"])
+    assert client.get("/web/forecasts").status_code == 404
+    sign_in(client, tokens["supervisor"])
+    page = client.get("/web/forecasts?weeks=2")
+    assert page.status_code == 200
+    assert "By HS section" in page.text and "<td>XVI</td>" in page.text and "<td>CN</td>" in page.text
+    assert page.text.count("Week of") == 4  # two weeks, two tables
+    assert "too little history" not in page.text  # 120 days: every series has its backtest
+    assert "<td>KR000040</td>" in page.text
