@@ -5,6 +5,7 @@ signals, AEO lists, sending with the agreement's cut and its disclosure."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -107,6 +108,13 @@ def test_inbox_processes_once_and_matches_the_import(
         ("value", "1800 USD", "1500 USD")
     ]
     assert client.get(f"{URL}/mismatches", headers=bearer(tokens["trader"])).status_code == 403
+    now = datetime.now(UTC)
+    (warning,) = [  # a risk signal among the early warnings
+        w
+        for w in risk.warnings(session, since=now - timedelta(days=1), until=now + timedelta(minutes=1))
+        if w.kind == "partner_mismatch"
+    ]
+    assert warning.declarations == [lodged.json()["id"]] and warning.evidence["exported"] == "1800 USD"
     found = session.scalars(select(Event).where(Event.type == "exchange.mismatch_found")).all()
     assert (
         len(found) == 1 and found[0].aggregate_id == lodged.json()["id"] and found[0].data["field"] == "value"

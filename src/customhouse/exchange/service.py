@@ -872,12 +872,20 @@ def pre_arrivals(
 
 
 def mismatches(
-    session: Session, *, by: Principal, declaration_id: uuid.UUID | None = None, limit: int = 200
+    session: Session,
+    *,
+    by: Principal,
+    declaration_id: uuid.UUID | None = None,
+    found: tuple[datetime, datetime] | None = None,
+    limit: int = 200,
 ) -> list[Mismatch]:
-    """The risk signals from partners' export data, newest first (supervisors, auditors, admins)."""
+    """The risk signals from partners' export data, newest first (supervisors, auditors, admins);
+    `found`: only those found in [since, until)."""
     if not by.reads_all:
         raise Problem(403, "forbidden", "only supervisors, auditors and admins see mismatches")
     query = select(Mismatch).order_by(Mismatch.id.desc()).limit(limit)
     if declaration_id:
         query = query.where(Mismatch.declaration_id == declaration_id)
+    if found:
+        query = query.where(Mismatch.found_at >= found[0], Mismatch.found_at < found[1])
     return list(session.scalars(query))

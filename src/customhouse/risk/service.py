@@ -768,7 +768,8 @@ def warnings(
 ) -> list[early.Warning]:
     """Early warnings about the declarations lodged in [since, until), against the `baseline` before,
     the unit-value bands (refreshed by `risk train` / `risk bands`; computed now when there are none)
-    and the anti-dumping and countervailing measures of the tariff in force."""
+    and the anti-dumping and countervailing measures of the tariff in force; and the mismatches found
+    in that window between partners' export data and our imports (`exchange`)."""
     stored = DeclarationVersion
     rows = session.execute(
         select(
@@ -801,7 +802,7 @@ def warnings(
         )
         for declaration_id, lodged_at, importer, document in rows
     ]
-    return early.early_warnings(
+    found = early.early_warnings(
         lodged,
         since=since,
         until=until,
@@ -809,6 +810,16 @@ def warnings(
         bands=bands(session) or history.unit_value_bands(session),
         dumping=_dumping(session, until.date()),
     )
+    return found + [
+        early.Warning(
+            kind="partner_mismatch",
+            subject=f"declaration {row.declaration_id}",
+            text=f"the partner's export data disagrees on the {row.field}: {row.detail}",
+            declarations=[str(row.declaration_id)],
+            evidence={"pointer": row.pointer, "exported": row.exported, "declared": row.declared},
+        )
+        for row in exchange.mismatches(session, by=SYSTEM, found=(since, until), limit=10_000)
+    ]
 
 
 def _dumping(session: Session, on: date) -> dict[str, frozenset[str]]:
