@@ -8,16 +8,13 @@ Routes live under /web; `install(app, settings)` mounts them, the static files a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -30,73 +27,30 @@ from customhouse.assessment.schemas import LandedCostRequest
 from customhouse.auth.service import Principal, Role, authenticate
 from customhouse.certificates import service as certificates
 from customhouse.config import Settings
-from customhouse.db import utcnow, writing
+from customhouse.db import utcnow
 from customhouse.declarations import service as declarations
 from customhouse.declarations.schemas import Control, Declaration, Lane, State
 from customhouse.payments import service as payments
 from customhouse.problems import FieldError, Problem, from_validation_errors
 from customhouse.risk import service as risk
-from customhouse.web import forms
+from customhouse.web import forms, transit
 from customhouse.web import service as web_service
-from customhouse.web.session import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, Sessions, new_nonce
-
-T = TypeVar("T")
-PREFIX = "/web"
-CUSTOMS = (Role.OFFICER, Role.SUPERVISOR)
-LANE_ORDER = {Lane.RED.value: 0, Lane.YELLOW.value: 1, Lane.GREEN.value: 2}
-MAX_UPLOAD = 20 * 1024 * 1024
-
-templates = Environment(
-    loader=PackageLoader("customhouse.web", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
+from customhouse.web.pages import (
+    CUSTOMS,
+    PREFIX,
+    PageRoute,
+    form_value,
+    principal_of,
+    read,
+    render,
+    require,
+    sessions_of,
+    set_cookie,
+    write,
 )
+from customhouse.web.session import SESSION_COOKIE, Sessions, new_nonce
 
-
-class SignInRequired(Exception):
-    """The page needs a signed-in user: the visitor is sent to the sign-in page."""
-
-
-def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("principal", getattr(request.state, "principal", None))
-    context["csrf_field"] = CSRF_FIELD
-    context["csrf_token"] = _sessions(request).csrf_token(request.state.csrf_nonce)
-    context["request_path"] = request.url.path
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
-
-
-class PageRoute(APIRoute):
-    """Answers a page's problems as HTML pages, checks the CSRF token of every POST, and keeps the
-    CSRF nonce cookie."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            nonce = request.cookies.get(CSRF_COOKIE)
-            request.state.csrf_nonce = nonce or new_nonce()
-            request.state.principal = None
-            try:
-                if request.method == "POST":
-                    form = await request.form(max_part_size=MAX_UPLOAD)
-                    token = form.get(CSRF_FIELD)
-                    if not _sessions(request).csrf_valid(nonce, token if isinstance(token, str) else None):
-                        raise Problem(
-                            403, "forbidden", "the form has expired or did not come from this site; reload it"
-                        )
-                response = await handler(request)
-            except SignInRequired:
-                target = request.url.path if request.method == "GET" else PREFIX + "/"
-                response = RedirectResponse(f"{PREFIX}/sign-in?next={target}", status_code=303)
-            except Problem as problem:
-                response = render(request, "error.html", problem.status, problem=problem)
-            if nonce != request.state.csrf_nonce:
-                _set_cookie(request, response, CSRF_COOKIE, request.state.csrf_nonce)
-            return response
-
-        return route
-
+LANE_ORDER = {Lane.RED.value: 0, Lane.YELLOW.value: 1, Lane.GREEN.value: 2}
 
 router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
 
@@ -107,61 +61,10 @@ def install(app: FastAPI, settings: Settings, *, sessions: Sessions | None = Non
     app.state.web_sessions = sessions
     app.state.web_settings = settings
     web_service.subscribe(app.state.dispatcher)  # certificates per declaration
+
     app.include_router(router)
+    app.include_router(transit.router)  # the transit monitor, /web/transit
     app.mount(f"{PREFIX}/static", StaticFiles(packages=[("customhouse.web", "static")]), name="web-static")
-
-
-def _sessions(request: Request) -> Sessions:
-    state = request.app.state
-    sessions: Sessions | None = state.web_sessions
-    if sessions is None:
-        settings: Settings = state.web_settings
-        sessions = state.web_sessions = Sessions.from_file(
-            settings.var_dir / "keys" / "web-session.key", max_age=settings.web_session_seconds
-        )
-    return sessions
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
-    response.set_cookie(
-        name,
-        value,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=_sessions(request).max_age if name == SESSION_COOKIE else None,
-    )
-
-
-def _read(request: Request, work: Callable[[Session], T]) -> T:
-    with request.app.state.sessions() as session:
-        return work(session)
-
-
-def _write(request: Request, work: Callable[[Session], T]) -> T:
-    with writing(request.app.state.sessions) as session:
-        result = work(session)
-    request.app.state.dispatcher.notify()
-    return result
-
-
-def _principal(request: Request) -> Principal | None:
-    token = _sessions(request).open(request.cookies.get(SESSION_COOKIE))
-    if token is None:
-        return None
-    return _read(request, lambda session: authenticate(session, token))
-
-
-def _require(request: Request, *roles: Role) -> Principal:
-    """The signed-in principal; a page its roles may not see does not exist for it (404), as in the API."""
-    principal = _principal(request)
-    if principal is None:
-        raise SignInRequired
-    request.state.principal = principal
-    if roles and not principal.has(*roles):
-        raise Problem(404, "not-found", f"no page {request.url.path}")
-    return principal
 
 
 def _home(principal: Principal) -> str:
@@ -172,17 +75,12 @@ def _home(principal: Principal) -> str:
     return f"{PREFIX}/dashboards"
 
 
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 # ---------------------------------------------------------------- sign-in
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    return RedirectResponse(_home(_require(request)), status_code=303)
+    return RedirectResponse(_home(require(request)), status_code=303)
 
 
 def _safe_next(target: str) -> str | None:
@@ -200,13 +98,13 @@ def sign_in_page(request: Request, next: str = "") -> Response:
 @router.post("/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request) -> Response:
     form = await request.form()
-    token, target = _field(form, "token").strip(), _safe_next(_field(form, "next"))
-    principal = await run_in_threadpool(_read, request, lambda s: authenticate(s, token)) if token else None
+    token, target = form_value(form, "token").strip(), _safe_next(form_value(form, "next"))
+    principal = await run_in_threadpool(read, request, lambda s: authenticate(s, token)) if token else None
     if principal is None:
         error = "the token is unknown or revoked" if token else "is required"
         return render(request, "sign_in.html", 401, next=target or "", error=error)
     response = RedirectResponse(target or _home(principal), status_code=303)
-    _set_cookie(request, response, SESSION_COOKIE, _sessions(request).seal(token))
+    set_cookie(request, response, SESSION_COOKIE, sessions_of(request).seal(token))
     request.state.csrf_nonce = new_nonce()  # a new session gets a new CSRF secret
     return response
 
@@ -224,9 +122,9 @@ def sign_out(request: Request) -> Response:
 
 @router.get("/declarations", response_class=HTMLResponse)
 def declaration_list(request: Request, state: str = "", cursor: str | None = None) -> Response:
-    by = _require(request)
+    by = require(request)
     chosen = State(state) if state in {s.value for s in State} else None
-    page = _read(
+    page = read(
         request,
         lambda s: declarations.list_declarations(
             s, by=by, filters=declarations.Filters(state=chosen), cursor=cursor, limit=50
@@ -237,7 +135,7 @@ def declaration_list(request: Request, state: str = "", cursor: str | None = Non
 
 @router.get("/declarations/{declaration_id}", response_class=HTMLResponse)
 def declaration_page(request: Request, declaration_id: uuid.UUID) -> Response:
-    by = _require(request)
+    by = require(request)
 
     def load(session: Session) -> dict[str, Any]:
         declaration = declarations.get(session, declaration_id=declaration_id, by=by)  # 404 unless visible
@@ -251,7 +149,7 @@ def declaration_page(request: Request, declaration_id: uuid.UUID) -> Response:
             "customs": customs,
         }
 
-    context = _read(request, load)
+    context = read(request, load)
     declaration = context["declaration"]
     may_certify = (
         by.has(Role.OFFICER, Role.SUPERVISOR)
@@ -320,7 +218,7 @@ def _submitted(form: FormData) -> tuple[list[tuple[str, str]], dict[str, str]]:
 
 @router.get("/declarations-new", response_class=HTMLResponse)
 def new_declaration(request: Request) -> Response:
-    by = _require(request, Role.TRADER, Role.BROKER)
+    by = require(request, Role.TRADER, Role.BROKER)
     values = {"/declarant/id": by.party_id or "", "/kind": "import"}
     return _form_page(
         request, title="Lodge a declaration", action=f"{PREFIX}/declarations-new", values=values
@@ -329,17 +227,17 @@ def new_declaration(request: Request) -> Response:
 
 @router.post("/declarations-new", response_class=HTMLResponse)
 async def lodge(request: Request) -> Response:
-    by = _require(request, Role.TRADER, Role.BROKER)
+    by = require(request, Role.TRADER, Role.BROKER)
     pairs, values = _submitted(await request.form())
     items = max(1, forms.item_count(pairs))
     action = f"{PREFIX}/declarations-new"
-    if _field(await request.form(), "action") == "add-item":
+    if form_value(await request.form(), "action") == "add-item":
         return _form_page(request, title="Lodge a declaration", action=action, values=values, items=items + 1)
     policy = request.app.state.policy
     document = forms.document_from(pairs)
     try:
         outcome = await run_in_threadpool(
-            _write, request, lambda s: declarations.lodge(s, document=document, by=by, policy=policy)
+            write, request, lambda s: declarations.lodge(s, document=document, by=by, policy=policy)
         )
     except Problem as problem:
         return _form_page(
@@ -357,8 +255,8 @@ async def lodge(request: Request) -> Response:
 
 @router.get("/declarations/{declaration_id}/amend", response_class=HTMLResponse)
 def amend_page(request: Request, declaration_id: uuid.UUID) -> Response:
-    by = _require(request, Role.TRADER, Role.BROKER)
-    declaration = _read(request, lambda s: declarations.get(s, declaration_id=declaration_id, by=by))
+    by = require(request, Role.TRADER, Role.BROKER)
+    declaration = read(request, lambda s: declarations.get(s, declaration_id=declaration_id, by=by))
     values = forms.flatten(declaration.document.model_dump(mode="json", exclude_none=True))
     return _form_page(
         request,
@@ -372,13 +270,13 @@ def amend_page(request: Request, declaration_id: uuid.UUID) -> Response:
 
 @router.post("/declarations/{declaration_id}/amend", response_class=HTMLResponse)
 async def amend(request: Request, declaration_id: uuid.UUID) -> Response:
-    by = _require(request, Role.TRADER, Role.BROKER)
+    by = require(request, Role.TRADER, Role.BROKER)
     form = await request.form()
     pairs, values = _submitted(form)
     items = max(1, forms.item_count(pairs))
-    revision = int(_field(form, "revision") or 0)
+    revision = int(form_value(form, "revision") or 0)
     action = f"{PREFIX}/declarations/{declaration_id}/amend"
-    if _field(form, "action") == "add-item":
+    if form_value(form, "action") == "add-item":
         return _form_page(
             request, title="Amend", action=action, values=values, revision=revision, items=items + 1
         )
@@ -396,7 +294,7 @@ async def amend(request: Request, declaration_id: uuid.UUID) -> Response:
         )
 
     try:
-        await run_in_threadpool(_write, request, work)
+        await run_in_threadpool(write, request, work)
     except Problem as problem:
         if problem.status == 404:
             raise
@@ -437,13 +335,13 @@ def _documents_in(content: bytes, filename: str) -> list[Any]:
 
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request) -> Response:
-    _require(request, Role.TRADER, Role.BROKER)
+    require(request, Role.TRADER, Role.BROKER)
     return render(request, "upload.html", results=None)
 
 
 @router.post("/upload", response_class=HTMLResponse)
 async def upload(request: Request) -> Response:
-    by = _require(request, Role.TRADER, Role.BROKER)
+    by = require(request, Role.TRADER, Role.BROKER)
     file = (await request.form()).get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         problem = Problem(422, "validation", "choose a file", [FieldError("is required", parameter="file")])
@@ -451,7 +349,7 @@ async def upload(request: Request) -> Response:
     documents = _documents_in(await file.read(), file.filename)
     policy = request.app.state.policy
     outcomes = await run_in_threadpool(
-        _write, request, lambda s: declarations.lodge_many(s, documents=documents, by=by, policy=policy)
+        write, request, lambda s: declarations.lodge_many(s, documents=documents, by=by, policy=policy)
     )
     return render(request, "upload.html", results=list(enumerate(outcomes, start=1)))
 
@@ -459,7 +357,7 @@ async def upload(request: Request) -> Response:
 @router.post("/declarations/{declaration_id}/pay", response_class=HTMLResponse)
 async def pay(request: Request, declaration_id: uuid.UUID) -> Response:
     """Open the payment of what the newest assessment owes at the gateway, and send the payer there."""
-    by = _require(request, Role.TRADER, Role.BROKER)
+    by = require(request, Role.TRADER, Role.BROKER)
     gateway = request.app.state.payment_gateway
 
     def work(session: Session) -> str:
@@ -470,7 +368,7 @@ async def pay(request: Request, declaration_id: uuid.UUID) -> Response:
         started = payments.start_payment(session, order_id=found[-1].order_id, by=by, gateway=gateway)
         return started.redirect_url
 
-    return RedirectResponse(await run_in_threadpool(_write, request, work), status_code=303)
+    return RedirectResponse(await run_in_threadpool(write, request, work), status_code=303)
 
 
 # ---------------------------------------------------------------- customs
@@ -480,7 +378,7 @@ async def pay(request: Request, declaration_id: uuid.UUID) -> Response:
 def queue(request: Request, office: str = "") -> Response:
     """The work queue: declarations waiting for customs at an office, red before yellow before green,
     the longest waiting first."""
-    by = _require(request, *CUSTOMS)
+    by = require(request, *CUSTOMS)
     offices = sorted(by.offices)
     chosen = office if office in by.offices or (by.has(Role.SUPERVISOR) and office) else ""
     chosen = chosen or (offices[0] if offices else "")
@@ -499,7 +397,7 @@ def queue(request: Request, office: str = "") -> Response:
                 if cursor is None:
                     break
 
-    _read(request, load)
+    read(request, load)
     now = utcnow()
     waiting.sort(key=lambda d: (LANE_ORDER.get(d.lane or "", 3), d.accepted_at or d.lodged_at or now))
     return render(request, "queue.html", waiting=waiting, office=chosen, offices=offices, now=now)
@@ -507,12 +405,12 @@ def queue(request: Request, office: str = "") -> Response:
 
 @router.post("/declarations/{declaration_id}/control", response_class=HTMLResponse)
 async def control(request: Request, declaration_id: uuid.UUID) -> Response:
-    by = _require(request, *CUSTOMS)
+    by = require(request, *CUSTOMS)
     form = await request.form()
     raw = {
-        "outcome": _field(form, "outcome") or None,
-        "irregularity": _field(form, "irregularity") or None,
-        "note": _field(form, "note") or None,
+        "outcome": form_value(form, "outcome") or None,
+        "irregularity": form_value(form, "irregularity") or None,
+        "note": form_value(form, "note") or None,
     }
     policy = request.app.state.policy
 
@@ -526,28 +424,28 @@ async def control(request: Request, declaration_id: uuid.UUID) -> Response:
             declaration_id=declaration_id,
             by=by,
             policy=policy,
-            expected_revision=int(_field(form, "revision") or 0),
+            expected_revision=int(form_value(form, "revision") or 0),
             control=body,
         )
 
-    await run_in_threadpool(_write, request, work)
+    await run_in_threadpool(write, request, work)
     return RedirectResponse(f"{PREFIX}/declarations/{declaration_id}", status_code=303)
 
 
 @router.post("/declarations/{declaration_id}/release", response_class=HTMLResponse)
 async def release(request: Request, declaration_id: uuid.UUID) -> Response:
-    by = _require(request, *CUSTOMS)
+    by = require(request, *CUSTOMS)
     form = await request.form()
     policy = request.app.state.policy
     await run_in_threadpool(
-        _write,
+        write,
         request,
         lambda s: declarations.release(
             s,
             declaration_id=declaration_id,
             by=by,
             policy=policy,
-            expected_revision=int(_field(form, "revision") or 0),
+            expected_revision=int(form_value(form, "revision") or 0),
         ),
     )
     return RedirectResponse(f"{PREFIX}/declarations/{declaration_id}", status_code=303)
@@ -558,18 +456,18 @@ async def release(request: Request, declaration_id: uuid.UUID) -> Response:
 
 @router.get("/dashboards", response_class=HTMLResponse)
 def dashboards(request: Request, days: int = 30) -> Response:
-    _require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+    require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
     days = min(max(days, 1), 3660)
     until = utcnow()
     since = datetime.fromtimestamp(until.timestamp() - days * 86400, tz=until.tzinfo)
-    context = _read(request, lambda s: analytics.dashboard(s, since=since, until=until))
+    context = read(request, lambda s: analytics.dashboard(s, since=since, until=until))
     return render(request, "dashboards.html", days=days, since=since, until=until, **context)
 
 
 @router.get("/declarations/{declaration_id}/receipt")
 def receipt(request: Request, declaration_id: uuid.UUID) -> Response:
     """The signed receipt of the declaration's paid order, as the payments API gives it, to keep."""
-    by = _require(request)
+    by = require(request)
     signer = request.app.state.receipt_signer
 
     def load(session: Session) -> dict[str, Any]:
@@ -581,7 +479,7 @@ def receipt(request: Request, declaration_id: uuid.UUID) -> Response:
             raise Problem(404, "not-found", "this declaration has no payment order")
         return payments.receipt(session, order_id=orders[-1], by=by, signer=signer)
 
-    body = orjson.dumps(_read(request, load), option=orjson.OPT_INDENT_2)
+    body = orjson.dumps(read(request, load), option=orjson.OPT_INDENT_2)
     return Response(
         body,
         media_type="application/json",
@@ -603,11 +501,11 @@ def _authority(request: Request) -> certificates.Authority:
 @router.post("/declarations/{declaration_id}/certificate", response_class=HTMLResponse)
 async def issue_certificate(request: Request, declaration_id: uuid.UUID) -> Response:
     """Issue a certificate of origin for a released export declaration (customs)."""
-    by = _require(request, *CUSTOMS)
+    by = require(request, *CUSTOMS)
     authority = _authority(request)
-    preferential = _field(await request.form(), "preferential") == "on"
+    preferential = form_value(await request.form(), "preferential") == "on"
     await run_in_threadpool(
-        _write,
+        write,
         request,
         lambda s: certificates.issue_origin(
             s, declaration_id=declaration_id, by=by, authority=authority, preferential=preferential
@@ -619,8 +517,8 @@ async def issue_certificate(request: Request, declaration_id: uuid.UUID) -> Resp
 @router.get("/certificates/{certificate_id}")
 def certificate(request: Request, certificate_id: uuid.UUID) -> Response:
     """The signed credential (a VC-JOSE-COSE token) to hand to anybody, who checks it at /verify."""
-    by = _require(request)
-    record = _read(request, lambda s: certificates.get(s, certificate_id=certificate_id, by=by))
+    by = require(request)
+    record = read(request, lambda s: certificates.get(s, certificate_id=certificate_id, by=by))
     return Response(
         record.token,
         media_type="application/vc+jwt",
@@ -631,7 +529,7 @@ def certificate(request: Request, certificate_id: uuid.UUID) -> Response:
 @router.get("/forecasts", response_class=HTMLResponse)
 def forecasts_page(request: Request, weeks: int = 4) -> Response:
     """Volume and revenue forecasts by HS section and origin with their backtests; officers per shift."""
-    _require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+    require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
     weeks = min(max(weeks, 1), 12)
     today = utcnow().date()
 
@@ -642,7 +540,7 @@ def forecasts_page(request: Request, weeks: int = 4) -> Response:
             "staffing": analytics.allocation(session, today=today),
         }
 
-    context = _read(request, load)
+    context = read(request, load)
     currency = request.app.state.settings.national_currency
     return render(request, "forecasts.html", weeks=weeks, currency=currency, **context)
 
@@ -670,14 +568,14 @@ ESTIMATE_CHECKBOXES = ("/goods_items/0/preference_claimed", "/goods_items/0/proo
 @router.get("/tariff", response_class=HTMLResponse)
 def tariff_page(request: Request) -> Response:
     """Public: the measures that apply to goods and their landed cost, without signing in."""
-    request.state.principal = _principal(request)
+    request.state.principal = principal_of(request)
     values = {"/invoice_currency": "USD", "/incoterm": "CIF"}
     return render(request, "tariff.html", fields=ESTIMATE_FIELDS, values=values, errors={}, result=None)
 
 
 @router.post("/tariff", response_class=HTMLResponse)
 async def tariff_estimate(request: Request) -> Response:
-    request.state.principal = _principal(request)
+    request.state.principal = principal_of(request)
     pairs, values = _submitted(await request.form())
     document = forms.document_from((name, value) for name, value in pairs if name not in ESTIMATE_CHECKBOXES)
     for name in ESTIMATE_CHECKBOXES:
@@ -694,7 +592,7 @@ async def tariff_estimate(request: Request) -> Response:
         return advisory.estimate(session, request=body, country=state.settings.country, rates=state.rates)
 
     try:
-        result = await run_in_threadpool(_read, request, work)
+        result = await run_in_threadpool(read, request, work)
     except Problem as problem:
         errors, elsewhere = forms.errors_by_pointer(problem.errors, {f.pointer for f in ESTIMATE_FIELDS})
         return render(
