@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,8 @@ def publisher(
 ) -> None:
     """Publish at QoS 1, at `rate` messages/s; or when `rate` is 0 as fast as it can while at most WINDOW
     messages are ahead of what the consumer has taken (`consumed`): the broker queues only so many for a
-    client and drops the rest. Sends back the publish time of the marked messages."""
+    client and drops the rest. Sends back the publish time of the marked messages and the rate at which
+    the publish calls were made (messages/s, first to last call)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:8]}")
     client.max_inflight_messages_set(1_000)
     client.max_queued_messages_set(0)
@@ -168,16 +170,17 @@ def publisher(
         if index in marked:
             published[index] = time.time()
         infos.append(client.publish(mqtt.telemetry_topic(signer, prefix), raw, qos=1))
+    sent = time.monotonic() - began
     for info in infos:
         info.wait_for_publish(60)
     client.disconnect()
     client.loop_stop()
-    answer.send(published)
+    answer.send((published, len(messages) / sent if sent > 0 else float("inf")))
 
 
 def _publish(
     prefix: str, messages: list[tuple[str, bytes]], rate: float = 0, marked: set[int] | None = None
-) -> tuple[multiprocessing.Process, Connection]:
+) -> tuple[BaseProcess, Connection]:
     context = multiprocessing.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
     process = context.Process(
@@ -201,7 +204,7 @@ class Bare:
         self.client.on_message = self._on_message
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_: subscribed.set()
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.ReceiveMaximum = 1_000  # as the ingestor asks: the broker's default window is 20
         self.client.connect(HOST, PORT, properties=properties)
         self.client.loop_start()
@@ -224,20 +227,19 @@ class Bare:
 
 
 class Timed:
-    """The processor, noting when the first message came and when each message's outcome committed."""
+    """The processor, noting when each message's outcome committed (the first message's arrival is the
+    ingestor's `stats.first_received`)."""
 
     def __init__(self, processor: Processor, expected: int) -> None:
         self.processor = processor
         self.expected = expected
         self.seen = 0
-        self.first = self.last = 0.0
+        self.last = 0.0
         self.committed: dict[bytes, float] = {}
         self.alerts: dict[bytes, float] = {}
         self.done = threading.Event()
 
     def handle_many(self, raws: list[bytes], *, received_at: datetime) -> Sequence[Any]:
-        if not self.seen:
-            self.first = time.perf_counter()
         outcomes = self.processor.handle_many(raws, received_at=received_at)
         now = time.time()
         for raw, outcome in zip(raws, outcomes, strict=True):
@@ -276,14 +278,15 @@ def through_broker(sessions: Any, settings: Settings, trucks: int) -> tuple[floa
     bare.close()
     relay = len(messages) / (bare.last - bare.first)
     handler = Timed(Processor(sessions), len(messages))
-    _, thread, stop = _ingest(prefix, handler)
+    ingestor, thread, stop = _ingest(prefix, handler)
     CONSUMED.value = 0
     process, _ = _publish(prefix, messages)
     assert handler.done.wait(600), f"the ingestor processed {handler.seen} of {len(messages)}"
     process.join(60)
     stop.set()
     thread.join(10)
-    return len(messages) / (handler.last - handler.first), relay, len(messages)
+    # from the first message received, as for the bare subscriber (not from the first batch handed over)
+    return len(messages) / (handler.last - ingestor.stats.first_received), relay, len(messages)
 
 
 def _settle(done: threading.Event, progress: Callable[[], int], quiet: float = 5.0) -> None:
@@ -299,7 +302,7 @@ def _settle(done: threading.Event, progress: Callable[[], int], quiet: float = 5
 
 def latency(
     sessions: Any, settings: Settings, seconds: float, devices: int
-) -> tuple[float, float, int, dict[str, int]]:
+) -> tuple[float, float, int, dict[str, int], dict[str, int]]:
     corridor = geometry.builtin()["KE-UG-NC"]
     start = _start()
     trucks = [sim.Truck(f"LT-{n:04d}", start, start + timedelta(days=2)) for n in range(devices)]
@@ -307,7 +310,7 @@ def latency(
     with sessions.begin() as session:
         sim.prepare(session, fleet, policy=policy_from(settings, sessions))
     per_device = int(LATENCY_RATE * seconds / devices)
-    lon, lat = corridor.point_at(np.arange(1, per_device + 1) * 1_000.0)
+    lon, lat = corridor.point_at(np.arange(1, per_device + 1, dtype=np.float64) * 1_000.0)
     messages: list[tuple[str, bytes]] = []
     marked: set[int] = set()
     for seq in range(1, per_device + 1):
@@ -324,7 +327,7 @@ def latency(
     prefix = f"bench-{uuid.uuid4().hex[:8]}/v1"
     bare = Bare(prefix, len(messages))
     process, answer = _publish(prefix, messages, LATENCY_RATE, marked)
-    published = answer.recv()
+    published, bare_rate = answer.recv()
     _settle(bare.done, lambda: len(bare.times))
     process.join(60)
     bare.close()
@@ -332,7 +335,7 @@ def latency(
     handler = Timed(Processor(sessions), len(messages))
     _, thread, stop = _ingest(prefix, handler)
     process, answer = _publish(prefix, messages, LATENCY_RATE, marked)
-    published = answer.recv()
+    published, ingest_rate = answer.recv()
     _settle(handler.done, lambda: handler.seen)
     process.join(60)
     stop.set()
@@ -341,7 +344,8 @@ def latency(
         handler.alerts[messages[i][1]] - at for i, at in published.items() if messages[i][1] in handler.alerts
     ]
     lost = {"bare subscriber": len(published) - len(relay), "ingestor": len(published) - len(stored)}
-    return _p99(stored), _p99(relay), len(stored), lost
+    rates = {"bare subscriber": round(bare_rate), "ingestor": round(ingest_rate)}
+    return _p99(stored), _p99(relay), len(stored), lost, rates
 
 
 def _p99(values: list[float]) -> float:
@@ -365,7 +369,9 @@ def main() -> int:
         print(f"in process: done at {time.perf_counter() - began:.0f} s", file=sys.stderr)
         ingest_rate, relay_rate, relayed = through_broker(sessions, settings, 10 if quick else 40)
         print(f"through the broker: done at {time.perf_counter() - began:.0f} s", file=sys.stderr)
-        p99, relay_p99, samples, lost = latency(sessions, settings, 3 if quick else 10, 100 if quick else 200)
+        p99, relay_p99, samples, lost, rates = latency(
+            sessions, settings, 3 if quick else 10, 100 if quick else 200
+        )
         print(f"latency: done at {time.perf_counter() - began:.0f} s", file=sys.stderr)
         engine.dispose()
 
@@ -390,7 +396,8 @@ def main() -> int:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     print(
         f"{len(rows):,} reports in process ({alerts} alerts raised); {relayed:,} messages of 10 reports"
-        f" through the broker; latency: {samples} alerts stored; marked messages lost: {lost}",
+        f" through the broker; latency: {samples} alerts stored; marked messages lost: {lost}; published at"
+        f" (messages/s, first to last publish call): {rates}",
         file=sys.stderr,
     )
     for name, value, unit, vs, vs_value, floor in figures:

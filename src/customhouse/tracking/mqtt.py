@@ -20,13 +20,13 @@ them; past that it drops. It keeps queued messages across its own restart only w
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -94,10 +94,10 @@ class Stats:
     failures: int = 0
     connects: int = 0
     outcomes: list[Any] = field(default_factory=list)  # kept only with keep_outcomes (tests, benches)
+    first_received: float = 0.0  # time.perf_counter() when the first message came (benches)
 
 
-@dataclass(frozen=True)
-class _Received:
+class _Received(NamedTuple):
     generation: int  # the connection it came on: a mid is only meaningful on that connection
     mid: int
     qos: int
@@ -133,7 +133,11 @@ class Ingestor:
         self.keep_outcomes = keep_outcomes
         self.stats = Stats()
         self.connected = threading.Event()  # connected and subscribed
-        self._inbox: queue.Queue[_Received] = queue.Queue()
+        # filled by paho's network thread, emptied by the worker; the worker is woken only when the
+        # inbox stops being empty or holds a full batch, not at every message (a wake-up per message
+        # hands the GIL back and forth between the two threads)
+        self._inbox: deque[_Received] = deque()
+        self._wake = threading.Event()
         self._generation = 0
         self._stopping = False
         self._own_status = status_topic(f"ingestor-{name}", prefix)
@@ -200,10 +204,17 @@ class Ingestor:
             )
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.stats.received += 1
-        self._inbox.put(
+        stats = self.stats
+        if not stats.received:
+            stats.first_received = time.perf_counter()
+        stats.received += 1
+        inbox = self._inbox
+        inbox.append(
             _Received(self._generation, message.mid, message.qos, message.topic, bytes(message.payload))
         )
+        waiting = len(inbox)
+        if waiting == 1 or waiting >= self.batch_size:
+            self._wake.set()
 
     # --- worker thread ---
 
@@ -226,18 +237,20 @@ class Ingestor:
             self.client.loop_stop()
 
     def _next_batch(self, stop: threading.Event) -> list[_Received]:
-        try:
-            batch = [self._inbox.get(timeout=0.2)]
-        except queue.Empty:
+        inbox, wake = self._inbox, self._wake
+        wake.clear()  # cleared before looking: a message appended after this sets it again
+        if not inbox and (not wake.wait(0.2) or not inbox):
             return []
         deadline = time.monotonic() + self.batch_ms / 1000
-        while len(batch) < self.batch_size and not stop.is_set():
+        while len(inbox) < self.batch_size and not stop.is_set():
             left = deadline - time.monotonic()
-            try:
-                batch.append(self._inbox.get_nowait() if left <= 0 else self._inbox.get(timeout=left))
-            except queue.Empty:
+            if left <= 0:
                 break
-        return batch
+            wake.clear()
+            if len(inbox) >= self.batch_size:
+                break
+            wake.wait(left)
+        return [inbox.popleft() for _ in range(min(len(inbox), self.batch_size))]
 
     def _process(self, batch: list[_Received], stop: threading.Event) -> None:
         delay = 0.5
@@ -255,12 +268,15 @@ class Ingestor:
                 if stop.wait(delay):
                     return  # not acked: the broker sends them again to the next session
                 delay = min(delay * 2, 30.0)
+        # after a reconnect the broker resends what was not acked; a mid of an older connection may name
+        # another message now, so it is never acked
+        ack = self.client.ack
+        acked = 0
         for item in batch:
-            # after a reconnect the broker resends what was not acked; a mid of an older connection
-            # may name another message now, so it is never acked
             if item.qos and item.generation == self._generation:
-                self.client.ack(item.mid, item.qos)
-                self.stats.acked += 1
+                ack(item.mid, item.qos)
+                acked += 1
+        self.stats.acked += acked
 
     def _telemetry_of(self, batch: list[_Received]) -> None:
         telemetry = [item.payload for item in batch if item.topic.startswith(self._telemetry)]
