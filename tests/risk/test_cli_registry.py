@@ -56,6 +56,8 @@ def test_profiles_through_the_cli(database: str) -> None:
     assert json.loads(out)["revision"] == 1
     code, out = invoke("profile", "set", "CN-TEXTILES", "--lane", "yellow")
     assert code == 0 and json.loads(out)["lane"] == "yellow" and json.loads(out)["revision"] == 2
+    code, out = invoke("profile", "set", "CN-TEXTILES", "--lane", "green", "--max-passes", "20")
+    assert code == 0 and (json.loads(out)["lane"], json.loads(out)["max_passes"]) == ("green", 20)
     code, out = invoke("profile", "list", "--json")
     assert [p["code"] for p in json.loads(out)] == ["CN-TEXTILES"]
     code, out = invoke("profile", "deactivate", "CN-TEXTILES", "--reason", "over")

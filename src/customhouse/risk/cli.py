@@ -195,6 +195,9 @@ def profile_add(
         typer.Option(help='JSON, e.g. \'{"hs_prefixes": ["6109"], "origins": ["CN"]}\' (see risk.schemas).'),
     ] = None,
     priority: Annotated[int, typer.Option(help="The highest priority matching profile decides.")] = 100,
+    max_passes: Annotated[
+        int | None, typer.Option(help="At most this many matches in a row released without control.")
+    ] = None,
     valid_from: Annotated[datetime | None, typer.Option(help="UTC; default: now.")] = None,
     valid_to: Annotated[datetime | None, typer.Option(help="UTC; default: open.")] = None,
 ) -> None:
@@ -206,6 +209,7 @@ def profile_add(
                 "lane": lane,
                 "reason": reason,
                 "priority": priority,
+                "max_passes": max_passes,
                 "conditions": _conditions(conditions) or {},
                 "valid_from": _utc(valid_from),
                 "valid_to": _utc(valid_to),
@@ -229,6 +233,7 @@ def profile_set(
     reason: Annotated[str | None, typer.Option()] = None,
     conditions: Annotated[str | None, typer.Option(help="JSON: replaces all the conditions.")] = None,
     priority: Annotated[int | None, typer.Option()] = None,
+    max_passes: Annotated[int | None, typer.Option()] = None,
     valid_from: Annotated[datetime | None, typer.Option()] = None,
     valid_to: Annotated[datetime | None, typer.Option()] = None,
     active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
@@ -239,6 +244,7 @@ def profile_set(
         "reason": reason,
         "conditions": _conditions(conditions),
         "priority": priority,
+        "max_passes": max_passes,
         "valid_from": _utc(valid_from),
         "valid_to": _utc(valid_to),
         "active": active,
