@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,9 @@ def with_trust(settings: Settings, directory: Path | None) -> Policy:
     return replace(policy, proofs=CredentialProofs(lambda: authority, directory))
 
 
-def lodge(session: Session, policy: Policy, document: dict[str, Any]) -> Problem | None:
+def lodge(session: Session, policy: Policy, document: dict[str, Any], at: datetime = AT) -> Problem | None:
     try:
-        declarations.lodge(session, document=document, by=TRADER_P, policy=policy, at=AT)
+        declarations.lodge(session, document=document, by=TRADER_P, policy=policy, at=at)
     except Problem as problem:
         return problem
     return None
@@ -122,11 +122,7 @@ def test_a_credential_that_is_not_valid_refuses_the_declaration(world, settings,
     elif case == "expired":
         at = AT + timedelta(days=400)
     policy = with_trust(settings, directory)
-    try:
-        declarations.lodge(world, document=claiming(token), by=TRADER_P, policy=policy, at=at)
-        refused = None
-    except Problem as problem:
-        refused = problem
+    refused = lodge(world, policy, claiming(token), at)
     assert refused is not None and refused.status == 422, case
     (error,) = refused.errors
     assert error.pointer == "/documents/2/credential" and error.detail.startswith(reason), error.detail

@@ -61,7 +61,6 @@ def install(app: FastAPI, settings: Settings, *, sessions: Sessions | None = Non
     app.state.web_sessions = sessions
     app.state.web_settings = settings
     web_service.subscribe(app.state.dispatcher)  # certificates per declaration
-
     app.include_router(router)
     app.include_router(transit.router)  # the transit monitor, /web/transit
     app.mount(f"{PREFIX}/static", StaticFiles(packages=[("customhouse.web", "static")]), name="web-static")
