@@ -11,8 +11,11 @@ import stat
 import threading
 import time
 import uuid
+from datetime import UTC
 
 import pytest
+from hypothesis import given, settings
+from hypothesis.strategies import datetimes, timezones
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -112,6 +115,13 @@ def test_a_leaf_shows_type_and_time_and_hides_who_acted_the_document_and_its_sub
     expected = hashlib.sha256(first.salt + json.dumps(opening, separators=(",", ":")).encode()).hexdigest()
     assert leaf["commitment"] == expected
     assert first.leaf_hash() == merkle.leaf_hash(first.leaf())
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=datetimes(timezones=timezones()))
+def test_a_leaf_time_is_the_utc_instant_with_microseconds_and_a_z(moment):
+    spelled = service.rfc3339(moment)
+    assert spelled == moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------- queue and sequence

@@ -129,7 +129,10 @@ def rfc3339(moment: datetime) -> str:
     """UTC with microseconds and a Z: the one spelling of a leaf's time."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
+    return (  # an f-string: isoformat(timespec=...) takes half again as long, and leaves are hashed in bulk
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}Z"
+    )
 
 
 ISSUER = "customs"  # the issuer every public leaf names: the administration, not its user
