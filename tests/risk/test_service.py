@@ -280,3 +280,36 @@ def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
     deliver(dispatcher(sessions))
     (decision,) = service.decisions(session, declaration_id=declared[2].id)
     assert (decision.source, decision.profile_id, decision.lane) == ("rule", created.id, Lane.YELLOW)
+
+
+def test_an_amendment_does_not_count_another_pass(
+    session: Session, sessions: sessionmaker[Session], policy: Policy, tokens: dict[str, str]
+) -> None:
+    created = service.create_profile(
+        session,
+        profile=ProfileIn(
+            code="PHONES-FAST",
+            lane="green",  # type: ignore[arg-type]
+            max_passes=2,
+            reason="trusted phone imports",
+            conditions=Conditions(hs_prefixes=["8517"]),
+        ),
+        by=SUPERVISOR,
+    )
+    session.commit()
+    policy = risk_policy(policy, sessions)
+    first, second = lodge(session, policy), lodge(session, policy)
+    for declared in (first, second):  # each amended twice: the declaration still passed once
+        for time in range(2):
+            declared = declarations.amend(
+                session,
+                declaration_id=declared.id,
+                document=factories.declaration(lrn=declared.document.lrn, incoterm_place=f"Busan {time}"),
+                by=TRADER,
+                policy=policy,
+                expected_revision=declared.revision,
+            )
+            assert declared.lane is Lane.GREEN
+    session.commit()
+    assert session.scalar(select(Passes.passes).where(Passes.profile_id == created.id)) == 2
+    assert lodge(session, policy).lane is Lane.YELLOW  # the third declaration, not the fifth selection

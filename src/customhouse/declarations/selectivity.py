@@ -30,10 +30,16 @@ class LaneDecision:
 
 class LaneSelector(Protocol):
     """`session`: the caller's transaction, when it has one at hand (a selector that reads the database
-    may use it, else its own); `at`: the time of the decision (of acceptance)."""
+    may use it, else its own); `at`: the time of the decision (of acceptance); `again`: the selection
+    of an amended version, so that what a selector counts per declaration is counted once."""
 
     def select(
-        self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
+        self,
+        document: DeclarationDocument,
+        *,
+        session: Session | None = None,
+        at: datetime | None = None,
+        again: bool = False,
     ) -> LaneDecision: ...
 
 
@@ -55,7 +61,12 @@ class RequiredDocuments:
     """Yellow when a required supporting document is missing, otherwise green."""
 
     def select(
-        self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
+        self,
+        document: DeclarationDocument,
+        *,
+        session: Session | None = None,
+        at: datetime | None = None,
+        again: bool = False,
     ) -> LaneDecision:
         missing = missing_documents(document)
         if missing:

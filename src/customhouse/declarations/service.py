@@ -891,7 +891,7 @@ def amend(
     changes, patch = _new_version(session, record, parsed, by=by, at=at)
     data: dict[str, Any] = {"patch": patch}
     if record.lane:
-        decision = policy.selector.select(parsed, session=session, at=at)
+        decision = policy.selector.select(parsed, session=session, at=at, again=True)
         data["reassessed_lane"] = decision.lane.value
         if LANE_ORDER[decision.lane] > LANE_ORDER[Lane(record.lane)]:
             changes.update(

@@ -73,12 +73,19 @@ class RiskSelector:
         return cls(sessions, parameters_from(settings), max_age=settings.risk_refresh_seconds)
 
     def select(
-        self, document: DeclarationDocument, *, session: Session | None = None, at: datetime | None = None
+        self,
+        document: DeclarationDocument,
+        *,
+        session: Session | None = None,
+        at: datetime | None = None,
+        again: bool = False,
     ) -> LaneDecision:
+        """The lane; passes without control are counted (and limited) at acceptance only, not `again`
+        for an amended version: the declaration passed once."""
         self.refresh(session)
         snapshot, office = self.snapshot, document.office_of_lodgement
         decision = decide(snapshot, document, self.parameters, at=at or utcnow(), uniform=self.uniform)
-        rules = limited(snapshot, decision, self.parameters, office)
+        rules = [] if again else limited(snapshot, decision, self.parameters, office)
         if not rules:
             return decision
         if session is not None:
