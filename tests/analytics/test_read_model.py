@@ -71,7 +71,7 @@ def history(session: Session, days: int = 120, today: date = TODAY) -> None:
                     declaration_id=declaration_id, kind="import", office="KR000040", transport_mode="1",
                     lane=lane, lodged_at=at, accepted_at=at,
                     released_at=at + timedelta(hours=2 if lane == "yellow" else 0.1),
-                    release_seconds=7200 if lane == "yellow" else 360,
+                    release_seconds=7200 if lane == "yellow" else 360, revenue=Decimal("1000.00"),
                 )
             )  # fmt: skip
             session.add(

@@ -81,7 +81,7 @@ def test_the_one_pass_study_agrees_with_each_dimension_alone(session: Session) -
     assert [row.group for row in study["mode"]] == ["1", "3", "4"]
 
 
-def test_lane_shares_hit_rates_and_workload(session: Session) -> None:
+def test_lane_shares_hit_rates_and_workload_from_the_rollups(session: Session) -> None:
     session.add_all(
         [
             fact(60),
@@ -91,16 +91,21 @@ def test_lane_shares_hit_rates_and_workload(session: Session) -> None:
         ]
     )
     session.flush()
-    shares = service.lane_shares(session, **period())
+    service.rebuild_rollups(session)
+    day = {"first": START.date(), "last": START.date()}
+    shares = service.shares_of(service.release_summary(session, **day)["lane"])
     assert [(s.group, s.count, s.share) for s in shares] == [
         ("green", 2, 0.5),
         ("yellow", 1, 0.25),
         ("red", 1, 0.25),
     ]
-    (office,) = service.hit_rates(session, **period())
+    (office,) = service.hit_rates(session, **day)
     assert (office.controls, office.irregular, office.rate) == (2, 1, 0.5)
-    work = {w.officer: (w.controls, w.releases) for w in service.workload(session, **period())}
+    work = {w.officer: (w.controls, w.releases) for w in service.workload(session, **day)}
     assert work == {"kim": (1, 2), "lee": (1, 0)}
+    next_day = {"first": START.date() + timedelta(days=1), "last": START.date() + timedelta(days=1)}
+    assert service.release_summary(session, **next_day)[None] == []
+    assert service.workload(session, **next_day) == []
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=50), st.floats(0, 1))

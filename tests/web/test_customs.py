@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from customhouse.analytics import service
 from customhouse.db import utcnow
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision
+from customhouse.web import api as web_api
 from tests import factories
 from tests.analytics.test_read_model import history
 from tests.conftest import bearer
@@ -134,3 +137,37 @@ def test_forecasts_page_for_supervisors(client: TestClient, tokens: dict[str, st
     assert page.text.count("Week of") == 4  # two weeks, two tables
     assert "too little history" not in page.text  # 120 days: every series has its backtest
     assert "<td>KR000040</td>" in page.text
+
+
+def test_the_queue_is_paged_in_its_order(
+    client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = client.app.state.policy  # type: ignore[attr-defined]
+    client.app.state.policy = dataclasses.replace(policy, selector=ByLrn())  # type: ignore[attr-defined]
+    monkeypatch.setattr(web_api, "QUEUE_PAGE", 2)
+    for lrn in ("Y-OLD", "R-NEW", "Y-NEW"):
+        lodge(client, tokens["trader"], lrn=lrn)
+    sign_in(client, tokens["supervisor"])
+    first = client.get("/web/queue").text
+    assert first.index("R-NEW") < first.index("Y-OLD") and "Y-NEW" not in first
+    assert 'href="/web/queue?page=2' in first and "Page 1: 1 to 2" in first
+    second = client.get("/web/queue?page=2").text
+    assert "Y-NEW" in second and "Y-OLD" not in second and "R-NEW" not in second
+    assert "Next page" not in second and 'href="/web/queue?page=1' in second
+
+
+def test_dashboards_show_revenue_against_forecast_and_the_percentiles_bound(
+    client: TestClient, tokens: dict[str, str], session: Session
+) -> None:
+    history(session, today=utcnow().date())  # 1,000 a goods item, the same weekly pattern for 120 days
+    service.rebuild_rollups(session)
+    session.commit()
+    sign_in(client, tokens["supervisor"])
+    page = client.get("/web/dashboards").text
+    assert "Revenue against forecast" in page and "within 2%" in page
+    weeks = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td>\s*<td>([^<]+)</td><td>([\d,]+)</td>", page)
+    assert len(weeks) == 8  # four weeks past, four to come
+    for _, collected, forecast in weeks[:4]:
+        assert collected == "70,000"  # 70 items a week at 1,000
+        assert abs(int(forecast.replace(",", "")) - 70_000) < 3_000  # a steady history forecasts itself
+    assert [collected for _, collected, _ in weeks[4:]] == ["to come"] * 4

@@ -1,4 +1,5 @@
-"""`customhouse report release-times --from D --to D`: the release-time study as CSV and an SVG chart."""
+"""`customhouse report release-times --from D --to D`: the release-time study as CSV and an SVG chart;
+`customhouse report rebuild`: the read model and its rollups rebuilt from the declarations' events."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
+from sqlalchemy import func, select
 
 from customhouse.analytics import charts, service
+from customhouse.analytics.models import DayRollup, DeclarationFact
 from customhouse.config import get_settings
 from customhouse.db import make_engine, make_session_factory
 
@@ -43,3 +47,22 @@ def release_times(
     )
     (out / "release-times.svg").write_text(chart, encoding="utf-8")
     typer.echo(f"{len(rows) - 1} rows: {out / 'release-times.csv'}, chart: {out / 'release-times.svg'}")
+
+
+@app.command("rebuild")
+def rebuild(
+    batch: Annotated[int, typer.Option(min=1, help="events replayed per transaction step")] = 2000,
+) -> None:
+    """Rebuild the analytics read model and its daily rollups from the declarations' recorded events
+    (declarations accepted before analytics existed). Idempotent: it clears them first."""
+    sessions = make_session_factory(make_engine(get_settings().database_url))
+    with Progress(transient=True) as progress, sessions.begin() as session:
+        task = progress.add_task("replaying events", total=None)
+        replayed = service.rebuild(
+            session,
+            batch=batch,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+        facts = session.scalar(select(func.count()).select_from(DeclarationFact)) or 0
+        days = session.scalar(select(func.count()).select_from(DayRollup)) or 0
+    typer.echo(f"{replayed} events replayed: {facts} declarations, {days} daily rollup rows")

@@ -8,7 +8,7 @@ Routes live under /web; `install(app, settings)` mounts them, the static files a
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -49,8 +49,6 @@ from customhouse.web.pages import (
     write,
 )
 from customhouse.web.session import SESSION_COOKIE, Sessions, new_nonce
-
-LANE_ORDER = {Lane.RED.value: 0, Lane.YELLOW.value: 1, Lane.GREEN.value: 2}
 
 router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
 
@@ -373,33 +371,55 @@ async def pay(request: Request, declaration_id: uuid.UUID) -> Response:
 # ---------------------------------------------------------------- customs
 
 
+QUEUE_PAGE = 50  # declarations per page of the work queue
+
+
 @router.get("/queue", response_class=HTMLResponse)
-def queue(request: Request, office: str = "") -> Response:
-    """The work queue: declarations waiting for customs at an office, red before yellow before green,
-    the longest waiting first."""
+def queue(request: Request, office: str = "", page: int = 1) -> Response:
+    """The work queue: declarations waiting for customs at an office (a supervisor with no office: the
+    country's), red before yellow before green, the longest waiting first, `QUEUE_PAGE` at a time.
+    The declarations service lists newest first, so each lane is read whole, but only the lanes up to
+    the page shown: a country's green declarations waiting for payment are not read for its first page."""
     by = require(request, *CUSTOMS)
     offices = sorted(by.offices)
     chosen = office if office in by.offices or (by.has(Role.SUPERVISOR) and office) else ""
     chosen = chosen or (offices[0] if offices else "")
+    page = max(page, 1)
+    wanted = page * QUEUE_PAGE + 1  # one more than shown tells whether there is a next page
+    now = utcnow()
     waiting: list[Declaration] = []
 
     def load(session: Session) -> None:
-        for state in (State.UNDER_CONTROL, State.ACCEPTED):
-            filters = declarations.Filters(state=state, office=chosen or None)
-            cursor = None
-            while True:
-                page = declarations.list_declarations(
-                    session, by=by, filters=filters, cursor=cursor, limit=500
-                )
-                waiting.extend(page.items)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
+        for lane in (Lane.RED, Lane.YELLOW, Lane.GREEN):
+            in_lane: list[Declaration] = []
+            for state in (State.UNDER_CONTROL, State.ACCEPTED):
+                filters = declarations.Filters(state=state, lane=lane, office=chosen or None)
+                cursor = None
+                while True:
+                    found = declarations.list_declarations(
+                        session, by=by, filters=filters, cursor=cursor, limit=500
+                    )
+                    in_lane.extend(found.items)
+                    cursor = found.next_cursor
+                    if cursor is None:
+                        break
+            waiting.extend(sorted(in_lane, key=lambda d: d.accepted_at or d.lodged_at or now))
+            if len(waiting) >= wanted:
+                return
 
     read(request, load)
-    now = utcnow()
-    waiting.sort(key=lambda d: (LANE_ORDER.get(d.lane or "", 3), d.accepted_at or d.lodged_at or now))
-    return render(request, "queue.html", waiting=waiting, office=chosen, offices=offices, now=now)
+    shown = waiting[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
+    return render(
+        request,
+        "queue.html",
+        waiting=shown,
+        office=chosen,
+        offices=offices,
+        now=now,
+        page=page,
+        first=(page - 1) * QUEUE_PAGE + 1,
+        more=len(waiting) > page * QUEUE_PAGE,
+    )
 
 
 @router.post("/declarations/{declaration_id}/control", response_class=HTMLResponse)
@@ -455,12 +475,17 @@ async def release(request: Request, declaration_id: uuid.UUID) -> Response:
 
 @router.get("/dashboards", response_class=HTMLResponse)
 def dashboards(request: Request, days: int = 30) -> Response:
+    """The supervisors' dashboards over the declarations lodged on the last `days` UTC days (today
+    included), read from the daily rollups."""
     require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
     days = min(max(days, 1), 3660)
-    until = utcnow()
-    since = datetime.fromtimestamp(until.timestamp() - days * 86400, tz=until.tzinfo)
-    context = read(request, lambda s: analytics.dashboard(s, since=since, until=until))
-    return render(request, "dashboards.html", days=days, since=since, until=until, **context)
+    today = utcnow().date()
+    first = today - timedelta(days=days - 1)
+    context = read(request, lambda s: analytics.dashboard(s, first=first, last=today, today=today))
+    currency = request.app.state.settings.national_currency
+    return render(
+        request, "dashboards.html", days=days, first=first, last=today, currency=currency, **context
+    )
 
 
 @router.get("/declarations/{declaration_id}/receipt")
