@@ -10,6 +10,11 @@ exchange.cusdec_read: the same interchanges read without a database: `syntax.par
 parser and the envelope checks) + `cusdec.to_document` + pydantic validation of the document.
 Beside both: pydifact's bare `Parser().parse` of the same interchange text into segments, the least
 reading them can cost. The issue names no floor.
+exchange.pre_arrival_match: a partner's export data matched to our imports (`exchange.service`'s
+candidate lookup in the reference index, then `matching.matched_by`), in the same database once the
+lodged declarations' events have been delivered to the index; beside it, in the same run, a scan of
+the 90 days' imports through `declarations.service.list_declarations` (what matching did before) for
+the same export data. Each declaration names its own B/L (BL-n) and no container.
 
     python bench/exchange.py            # 5,000 messages
     python bench/exchange.py --quick    # 1,000
@@ -39,14 +44,19 @@ from pydifact.parser import Parser  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
-from tests.factories import BASE, TRADER  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+from tests.factories import BASE, SELLER, TRADER  # noqa: E402
 
 from customhouse.app import policy_from  # noqa: E402
 from customhouse.auth.service import Principal, Role  # noqa: E402
 from customhouse.config import Settings  # noqa: E402
 from customhouse.db import make_engine, make_session_factory, upgrade, writing  # noqa: E402
+from customhouse.declarations import service as declarations  # noqa: E402
 from customhouse.declarations.models import DeclarationRecord  # noqa: E402
-from customhouse.declarations.schemas import DeclarationDocument  # noqa: E402
+from customhouse.declarations.schemas import DeclarationDocument, Kind  # noqa: E402
+from customhouse.events import Dispatcher  # noqa: E402
+from customhouse.exchange import matching  # noqa: E402
+from customhouse.exchange import service as exchange  # noqa: E402
 from customhouse.exchange.edifact import cusdec, service, syntax  # noqa: E402
 from customhouse.parties import service as parties  # noqa: E402
 from customhouse.tariff import service as tariff  # noqa: E402
@@ -59,6 +69,8 @@ TRADER_P = Principal("bench-trader", frozenset({Role.TRADER}), party_id=TRADER)
 def document(n: int) -> DeclarationDocument:
     raw = copy.deepcopy(BASE)
     raw["lrn"] = f"B-{n}"
+    raw["containers"] = []
+    raw["documents"][1]["reference"] = f"BL-{n}"
     third = copy.deepcopy(raw["goods_items"][1])
     third.update(sequence=3, hs_code="620342", description="Trousers of cotton", price="250.00")
     raw["goods_items"].append(third)
@@ -101,7 +113,64 @@ def read_only(texts: list[str]) -> float:
     return count / (time.perf_counter() - started)
 
 
-def lodge(texts: list[str], warm: list[str], path: Path) -> float:
+def export_data(n: int) -> dict[str, object]:
+    return {"mrn": f"26CN{n:014d}", "exporter": {"id": SELLER}, "transport_documents": [f"BL-{n}"]}
+
+
+def match_indexed(sessions: sessionmaker[Session], numbers: list[int]) -> float:
+    """Export data matched per second through the reference index."""
+    dispatcher = Dispatcher(sessions)
+    dispatcher.subscribe("declaration.lodged", service.index)
+    while dispatcher.deliver_pending(limit=2000):
+        pass
+    since = datetime.now(UTC) - exchange.MATCH_WINDOW
+    started = time.perf_counter()
+    with sessions() as session:
+        for n in numbers:
+            exported = matching.export_keys(export_data(n))
+            found = [
+                item.document.lrn
+                for item in exchange._candidates(session, exported, since)
+                if matching.matched_by(exported, matching.import_keys(item.document.model_dump(mode="json")))
+            ]
+            if found != [f"B-{n}"]:
+                raise SystemExit(f"export {n} matched {found}")
+    return len(numbers) / (time.perf_counter() - started)
+
+
+def match_scanning(sessions: sessionmaker[Session], numbers: list[int]) -> float:
+    """The same, reading every import lodged in the window, a page at a time."""
+    since = datetime.now(UTC) - exchange.MATCH_WINDOW
+    started = time.perf_counter()
+    with sessions() as session:
+        for n in numbers:
+            exported = matching.export_keys(export_data(n))
+            found, cursor = [], None
+            while True:
+                page = declarations.list_declarations(
+                    session,
+                    by=exchange.SYSTEM,
+                    filters=declarations.Filters(lodged_from=since),
+                    cursor=cursor,
+                    limit=500,
+                )
+                found += [
+                    item.document.lrn
+                    for item in page.items
+                    if item.document.kind == Kind.IMPORT
+                    and matching.matched_by(
+                        exported, matching.import_keys(item.document.model_dump(mode="json"))
+                    )
+                ]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            if found != [f"B-{n}"]:
+                raise SystemExit(f"export {n} matched {found}")
+    return len(numbers) / (time.perf_counter() - started)
+
+
+def lodge(texts: list[str], warm: list[str], path: Path) -> tuple[float, float, float]:
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     upgrade(engine)
@@ -126,11 +195,19 @@ def lodge(texts: list[str], warm: list[str], path: Path) -> float:
     rate = created / (time.perf_counter() - started)
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(DeclarationRecord))
-    engine.dispose()
     expected = sum(text.count("UNH+") for text in texts + warm)
     if stored != expected or created != expected - sum(text.count("UNH+") for text in warm):
         raise SystemExit(f"lodged {stored} declarations of {expected}")
-    return rate
+    lodged = sum(text.count("UNH+") for text in texts)
+    picked = [lodged * k // 200 for k in range(200)]
+    indexed = match_indexed(sessions, picked)
+    scanning = match_scanning(sessions, picked[:: max(1, len(picked) // 10)])
+    engine.dispose()
+    return rate, indexed, scanning
+
+
+def number(value: float) -> str:
+    return f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
 
 
 def main() -> int:
@@ -145,7 +222,7 @@ def main() -> int:
     bare = max(bare_parse(texts), bare_parse(texts))
     reading = read_only(texts)
     with tempfile.TemporaryDirectory() as directory:
-        lodging = lodge(texts, warm, Path(directory) / "bench.db")
+        lodging, indexed, scanning = lodge(texts, warm, Path(directory) / "bench.db")
     bare_again = bare_parse(texts)
     bare = max(bare, bare_again)
 
@@ -153,6 +230,13 @@ def main() -> int:
     figures = [
         ("exchange.cusdec_lodge", lodging, "messages/s", vs, bare),
         ("exchange.cusdec_read", reading, "messages/s", vs, bare),
+        (
+            "exchange.pre_arrival_match",
+            indexed,
+            "matches/s",
+            f"a scan of the {count + 200:,} imports in the window (the same export data)",
+            scanning,
+        ),
     ]
     size = len(texts[0]) // PER_INTERCHANGE
     title = (
@@ -166,7 +250,7 @@ def main() -> int:
         )
     for name, value, unit, against, against_value in figures:
         table.add_row(
-            name, f"{value:,.0f}", unit, against, f"{against_value:,.0f}", f"{value / against_value:.3f}"
+            name, number(value), unit, against, number(against_value), f"{value / against_value:.3f}"
         )
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     for name, value, unit, against, against_value in figures:

@@ -8,13 +8,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from customhouse.events import Event
-from customhouse.exchange import signing
+from customhouse.exchange import service, signing
 from customhouse.exchange.models import OutgoingMessage
 from customhouse.exchange.service import recognised_aeo
 from customhouse.risk import service as risk
@@ -23,6 +24,11 @@ from tests.conftest import bearer
 from tests.exchange.conftest import PARTNER, envelope, post
 
 URL = "/api/v1/exchange"
+
+
+def deliver(client: TestClient) -> None:
+    while client.app.state.dispatcher.deliver_pending():  # type: ignore[attr-defined]
+        pass
 
 
 def export_data(**changes: Any) -> dict[str, Any]:
@@ -91,6 +97,7 @@ def test_inbox_processes_once_and_matches_the_import(
         "/api/v1/declarations", json=factories.declaration(), headers=bearer(tokens["trader"])
     )
     assert lodged.status_code == 201, lodged.text
+    deliver(client)  # the lodgement's events, as the dispatcher delivers them: the references indexed
     token = signing.sign(
         envelope(agreement, export_data(invoice_total="1800.00")), key=partner_key, sender=PARTNER
     )
@@ -133,8 +140,7 @@ def test_import_lodged_after_the_pre_arrival_data_is_matched(
         "/api/v1/declarations", json=factories.declaration(), headers=bearer(tokens["trader"])
     )
     assert lodged.status_code == 201
-    while client.app.state.dispatcher.deliver_pending():  # type: ignore[attr-defined]
-        pass
+    deliver(client)
     arrived = client.get(f"{URL}/pre-arrivals?matched=true", headers=bearer(tokens["supervisor"])).json()
     assert [item["declaration_id"] for item in arrived] == [lodged.json()["id"]]
     signals = client.get(f"{URL}/mismatches", headers=bearer(tokens["auditor"])).json()
@@ -298,3 +304,69 @@ def test_a_control_result_is_shared_under_the_agreement(
     assert (
         disclosed["fields"] == ["/containers", "/mrn", "/outcome"] and disclosed["subject"] == declaration_id
     )
+
+
+def test_pre_arrival_data_is_matched_through_the_reference_index_without_reading_other_imports(
+    client: TestClient,
+    tokens: dict[str, str],
+    agreement: str,
+    partner_key: OKPKey,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    trader = bearer(tokens["trader"])
+    for n in range(5):  # imports that name nothing the export data names
+        other = factories.declaration(
+            lrn=f"OTHER-{n}",
+            containers=[],
+            documents=[{"type": "705", "reference": f"BL-OTHER-{n}", "issued_on": "2026-01-12"}],
+        )
+        assert client.post("/api/v1/declarations", json=other, headers=trader).status_code == 201
+    naming_mrn = factories.declaration(  # names the export's MRN; shares no container or B/L
+        lrn="NAMES-MRN",
+        containers=[],
+        documents=[
+            {"type": "705", "reference": "BL-555", "issued_on": "2026-01-12"},
+            {"type": "271", "reference": "26CN0001234567890", "issued_on": "2026-01-12"},
+        ],
+    )
+    explicit = client.post("/api/v1/declarations", json=naming_mrn, headers=trader)
+    shared_container = factories.declaration(  # the export's container, another seller and B/L
+        lrn="SHARES-CONTAINER",
+        seller={"id": "CN5999999999", "name": "Another Seller", "country": "CN"},
+        documents=[{"type": "705", "reference": "BL-888", "issued_on": "2026-01-12"}],
+    )
+    lone = client.post("/api/v1/declarations", json=shared_container, headers=trader)
+    assert explicit.status_code == 201 and lone.status_code == 201
+    deliver(client)
+
+    read: list[str] = []
+    real_get = service.declarations.get
+
+    def spying_get(session: Session, *, declaration_id: uuid.UUID, by: Any) -> Any:
+        read.append(str(declaration_id))
+        return real_get(session, declaration_id=declaration_id, by=by)
+
+    def no_listing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("pre-arrival matching listed the declarations")
+
+    monkeypatch.setattr(service.declarations, "get", spying_get)
+    monkeypatch.setattr(service.declarations, "list_declarations", no_listing)
+
+    by_reference = export_data(containers=[], transport_documents=["BL-NONE"])
+    answer = post(client, signing.sign(envelope(agreement, by_reference), key=partner_key, sender=PARTNER))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"]["declaration_id"] == explicit.json()["id"]
+    assert read == [explicit.json()["id"]]  # the five others were not read
+
+    read.clear()
+    container_only = export_data(
+        mrn="26CN0009999999999", exporter={"id": "CN5000000002"}, transport_documents=[]
+    )
+    answer = post(client, signing.sign(envelope(agreement, container_only), key=partner_key, sender=PARTNER))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"]["declaration_id"] is None  # one container alone does not match
+    assert read == [lone.json()["id"]]
+    arrived = client.get(f"{URL}/pre-arrivals?matched=true", headers=bearer(tokens["supervisor"])).json()
+    assert [(item["declaration_id"], item["matched_by"]) for item in arrived] == [
+        (explicit.json()["id"], "reference")
+    ]

@@ -21,8 +21,9 @@ def test_each_entry_says_how_sure_it_is():
     for path, entry in wcodm.mapping().items():
         assert entry["status"] in wcodm.STATUSES, path
         assert entry.get("wco"), path
-        if entry["status"] == "unknown":
+        if entry["status"] in ("unknown", "none"):
             assert entry["id"] is None, f"{path}: an unknown id must be left empty, not guessed"
+            assert entry.get("note"), f"{path}: says why there is no id"
         else:
             assert re.fullmatch(r"[A-Z]?[0-9]{3}", str(entry["id"])), path
         if entry["status"] == "verified":
@@ -57,3 +58,10 @@ def test_the_schema_still_describes_the_document():
     }
     schema["properties"]["lrn"]["x-wcodm"] = "changed"
     assert wcodm.json_schema()["properties"]["lrn"]["x-wcodm"] == "D026"  # callers get a copy
+
+
+def test_the_invoice_currency_is_the_currency_attribute_of_the_invoice_amount():
+    table = wcodm.mapping()
+    assert (table["invoice_currency"]["id"], table["invoice_currency"]["status"]) == ("109", "verified")
+    assert table["documents[].credential"]["status"] == "none"
+    assert [path for path, entry in table.items() if entry["status"] == "recalled"] == []

@@ -42,6 +42,7 @@ from customhouse.db import utcnow
 from customhouse.declarations import service as declarations
 from customhouse.declarations.schemas import Declaration, Kind, State
 from customhouse.exchange import fields, matching, signing
+from customhouse.exchange.edifact import service as edifact
 from customhouse.exchange.models import (
     Agreement,
     Disclosure,
@@ -764,24 +765,30 @@ def recognised_aeo(session: Session, *, at: datetime | None = None) -> frozenset
 # ---------------------------------------------------------------- matching
 
 
-def _imports(session: Session, since: datetime) -> list[Declaration]:
-    found: list[Declaration] = []
-    cursor = None
-    while True:
-        page = declarations.list_declarations(
-            session, by=SYSTEM, filters=declarations.Filters(lodged_from=since), cursor=cursor, limit=500
-        )
-        found += [item for item in page.items if item.document.kind == Kind.IMPORT]
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
+def _candidates(session: Session, exported: dict[str, set[str]], since: datetime) -> list[Declaration]:
+    """The imports lodged since `since` that could match: those naming the export's MRN, one of its
+    transport documents or one of its containers (a match needs one of them: an explicit reference,
+    or two of exporter, container and transport document). Found through the reference index the
+    EDIFACT gateway keeps, not by reading every import; newest first."""
+    ids = edifact.declarations_naming(
+        session,
+        references=exported["reference"] | exported["transport_document"],
+        containers=exported["container"],
+    )
+    found = [declarations.get(session, declaration_id=declaration_id, by=SYSTEM) for declaration_id in ids]
+    imports = [
+        item
+        for item in found
+        if item.document.kind == Kind.IMPORT and item.lodged_at is not None and item.lodged_at >= since
+    ]
+    return sorted(imports, key=lambda item: (item.lodged_at, str(item.id)), reverse=True)
 
 
 def _match_pre_arrival(
     session: Session, identity: Identity, pre: PreArrival, now: datetime
 ) -> uuid.UUID | None:
     exported = matching.export_keys(pre.data)
-    for declaration in _imports(session, now - MATCH_WINDOW):
+    for declaration in _candidates(session, exported, now - MATCH_WINDOW):
         how = matching.matched_by(
             exported, matching.import_keys(declaration.document.model_dump(mode="json"))
         )

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from customhouse.declarations.schemas import DeclarationDocument
 
-STATUSES = ("verified", "recalled", "unknown")
+STATUSES = ("verified", "recalled", "unknown", "none")  # none: the WCO DM has no element for it
 
 
 def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
@@ -110,7 +110,8 @@ def _schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["description"] = (
         "A goods declaration as lodged (JSON or CUSDEC). Each property's x-wcodm is its WCO Data Model "
-        "data element id; x-wcodm-status says how sure that id is (verified, recalled, unknown)."
+        "data element id; x-wcodm-status says how sure that id is (verified, recalled, unknown) or that "
+        "the WCO DM has no element for the field (none)."
     )
     return schema
 

@@ -22,13 +22,13 @@ def cusdec_interchange(*documents: dict[str, Any], control: str = "1") -> str:
     )
 
 
-def cuscar_interchange(manifest: cuscar.Manifest) -> str:
+def cuscar_interchange(manifest: cuscar.Manifest, *, control: str = "9", at: datetime = AT) -> str:
     return syntax.serialize(
         [("1", cuscar.IDENTIFIER, cuscar.build(manifest))],
         sender="KR7000000001",
         recipient="KRCUSTOMS",
-        control_reference="9",
-        at=AT,
+        control_reference=control,
+        at=at,
     )
 
 

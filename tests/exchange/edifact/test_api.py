@@ -3,6 +3,9 @@ store nothing, CUSRES in the mailbox at each status change, CUSCAR matched to de
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -10,7 +13,7 @@ from customhouse.declarations.models import DeclarationRecord
 from customhouse.exchange.edifact import cuscar, cusres, syntax
 from customhouse.exchange.edifact.models import CargoReport, MailboxMessage
 from tests.conftest import bearer
-from tests.exchange.edifact.edi import cuscar_interchange, cusdec_interchange, join, recount, segments
+from tests.exchange.edifact.edi import AT, cuscar_interchange, cusdec_interchange, join, recount, segments
 from tests.factories import OTHER_TRADER, declaration
 
 pytestmark = [
@@ -18,6 +21,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::SyntaxWarning"),
 ]
 URL = "/api/v1/edifact"
+AT2 = AT + timedelta(hours=3)
 EDIFACT = {"Content-Type": "application/EDIFACT"}
 
 
@@ -231,3 +235,56 @@ def test_the_schema_carries_wco_ids_and_needs_no_login(client):
     assert schema["properties"]["lrn"]["x-wcodm"] == "D026"
     hs = schema["properties"]["goods_items"]["items"]["properties"]["hs_code"]
     assert "x-wcodm" in hs and hs["x-wcodm-status"] in ("verified", "recalled", "unknown")
+
+
+def test_a_resent_manifest_is_answered_with_what_was_stored_and_a_correction_versions_it(
+    client, tokens, session
+):
+    original = cuscar.Manifest(reference="MAN-8", lines=[cuscar.Line(1, "BL-123", ["CSQU3054383"])])
+
+    def reports() -> int:
+        return session.scalar(select(func.count()).select_from(CargoReport))
+
+    first = post(client, tokens["trader"], cuscar_interchange(original))
+    assert first.status_code == 201, first.text
+    [v1] = first.json()["manifests"]
+    assert (v1["status"], v1["version"], v1["function"], v1["state"]) == (201, 1, "9", "in force")
+    # the same message again, in the same interchange or a new one: what was stored, nothing more
+    for text in (cuscar_interchange(original), cuscar_interchange(original, control="10", at=AT2)):
+        again = post(client, tokens["trader"], text)
+        assert again.status_code == 200, again.text
+        assert [(m["status"], m["id"]) for m in again.json()["manifests"]] == [(200, v1["id"])]
+    assert reports() == 1
+    # another content under the same number as an original: refused at BGM, nothing stored
+    changed = replace(original, lines=[cuscar.Line(1, "BL-123", ["CSQU3054383", "MSCU1234566"])])
+    refused = post(client, tokens["trader"], cuscar_interchange(changed))
+    assert refused.status_code == 409
+    [error] = refused.json()["segments"]
+    assert (error["tag"], error["position"]) == ("BGM", 2) and "function 5" in error["reason"]
+    # the correction, as a replacement: version 2 in force, version 1 replaced by it
+    corrected = post(client, tokens["trader"], cuscar_interchange(replace(changed, function="5")))
+    assert corrected.status_code == 201, corrected.text
+    [v2] = corrected.json()["manifests"]
+    assert (v2["version"], v2["function"], v2["state"]) == (2, "5", "in force")
+    assert v2["lines"][0]["containers"] == ["CSQU3054383", "MSCU1234566"]
+    old = client.get(f"{URL}/manifests/{v1['id']}", headers=bearer(tokens["officer"])).json()
+    assert (old["state"], old["replaced_by"]) == ("replaced", v2["id"])
+    late = post(client, tokens["trader"], cuscar_interchange(original, control="11"))  # a late resend
+    assert late.status_code == 200 and late.json()["manifests"][0]["id"] == v1["id"]
+    # another carrier's manifest of the same number is its own
+    other = post(client, tokens["other_trader"], cuscar_interchange(original))
+    assert other.status_code == 201 and other.json()["manifests"][0]["version"] == 1
+    # cancelled: version 3 with no consignment; nothing replaces it afterwards
+    cancel = cuscar_interchange(cuscar.Manifest(reference="MAN-8", function="1"), control="12")
+    cancelled = post(client, tokens["trader"], cancel)
+    assert cancelled.status_code == 201, cancelled.text
+    [v3] = cancelled.json()["manifests"]
+    assert (v3["version"], v3["state"], v3["lines"]) == (3, "cancelled", [])
+    assert post(client, tokens["trader"], cancel).json()["manifests"][0]["id"] == v3["id"]
+    after = post(client, tokens["trader"], cuscar_interchange(replace(original, function="5"), control="13"))
+    assert after.status_code == 409 and "cancelled" in after.json()["segments"][0]["reason"]
+    unknown = post(
+        client, tokens["trader"], cuscar_interchange(replace(original, reference="MAN-9", function="5"))
+    )
+    assert unknown.status_code == 409 and "no manifest MAN-9" in unknown.json()["segments"][0]["reason"]
+    assert reports() == 4

@@ -4,6 +4,7 @@ hostile input (hypothesis-generated, truncated) that never crashes the reader.""
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -225,3 +226,18 @@ def test_cuscar_reads_back_and_refuses_a_bad_container_by_segment():
     assert cuscar.read(message) == manifest
     [error] = errors_of(text.replace("CSQU3054383", "CSQU3054384"), cuscar.read)
     assert error.tag == "EQD" and "ISO 6346" in error.reason
+
+
+def test_cuscar_message_functions_round_trip_and_others_are_refused_at_bgm():
+    correction = cuscar.Manifest(reference="MAN-1", function="5", lines=[cuscar.Line(1, "BL-123")])
+    cancellation = cuscar.Manifest(reference="MAN-1", function="1")  # needs no consignment
+    for manifest in (correction, cancellation):
+        [message] = syntax.parse(cuscar_interchange(manifest)).messages
+        assert cuscar.read(message) == manifest
+    assert cuscar.digest(correction) == cuscar.digest(replace(correction, function="9"))
+    assert cuscar.digest(correction) != cuscar.digest(replace(correction, voyage="V13"))
+    change = cuscar_interchange(correction).replace("BGM+85+MAN-1+5", "BGM+85+MAN-1+4")
+    [error] = errors_of(change, cuscar.read)
+    assert error.tag == "BGM" and error.position == 2 and "'4'" in error.reason
+    [error] = errors_of(cuscar_interchange(replace(cancellation, function="9")), cuscar.read)
+    assert error.tag == "UNH" and "no consignment" in error.reason

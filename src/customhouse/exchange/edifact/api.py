@@ -43,7 +43,8 @@ async def submit(request: Request, by: CurrentPrincipal) -> Response:
     """CUSDEC messages become declarations exactly as POST /api/v1/declarations makes them; CUSCAR messages
     become cargo reports. The interchange is taken whole or not at all: a refusal names each segment
     (tag, number in its message, reason) and stores nothing. 201 when something new was stored, 200 when
-    every declaration already existed with the same content."""
+    every declaration already existed with the same content, or every manifest message was received
+    before (a resend is answered with the version it made)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ACCEPTED_TYPES:
         raise Problem(
@@ -64,7 +65,8 @@ async def submit(request: Request, by: CurrentPrincipal) -> Response:
 
     result = await run_in_threadpool(work)  # parsing and lodging block: keep them off the event loop
     request.app.state.dispatcher.notify()
-    created = result.type == "CUSCAR" or any(lodged.status == 201 for lodged in result.declarations)
+    statuses = [item.status for item in result.declarations] + [item.status for item in result.manifests]
+    created = 201 in statuses
     return JSONResponse(result.model_dump(mode="json"), status_code=201 if created else 200)
 
 

@@ -94,9 +94,8 @@ def submit(
 
 
 def _print_manifest(manifest: dict[str, object]) -> None:
-    table = Table(
-        "line", "transport document", "containers", "declarations", title=f"manifest {manifest['reference']}"
-    )
+    title = f"manifest {manifest['reference']} version {manifest['version']} ({manifest['state']})"
+    table = Table("line", "transport document", "containers", "declarations", title=title)
     lines = manifest["lines"]
     assert isinstance(lines, list)
     for line in lines:

@@ -1,7 +1,11 @@
 """CUSCAR (customs cargo report, UN/EDIFACT D.96B): a carrier's pre-arrival manifest. Pure.
 
-- `BGM+85+reference+9`
-    a customs manifest (UNCL 1001 85) and its number
+- `BGM+85+reference+function`
+    a customs manifest (UNCL 1001 85), its number (1004), and what the message does (1225): `9`
+    original, `5` replace (the whole manifest again, corrected), `1` cancellation (no consignment
+    needed); absent means 9. Codes and meanings as in UNTDID D.96A/D.96B 1225; the SARS CUSCAR MIG
+    (BGM+85:::COM+1234567890+9) uses the same element. 4 (change: only the items changed) is refused:
+    this gateway keeps whole versions, so a correction is sent whole, with 5.
 - `DTM+132:CCYYMMDDHHMM:203`
     estimated arrival (2005 132)
 - `NAD+CA+id::ZZZ++name`
@@ -24,7 +28,9 @@ Any other segment or qualifier is refused with its number, as for CUSDEC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -34,6 +40,7 @@ from customhouse.exchange.edifact.syntax import EdifactError, Located, ParsedMes
 from customhouse.reference.iso6346 import is_valid_container_number
 
 IDENTIFIER = ("CUSCAR", "D", "96B", "UN")
+FUNCTIONS = {"9": "original", "5": "replacement", "1": "cancellation"}  # UNCL 1225
 
 
 @dataclass
@@ -50,6 +57,7 @@ class Line:
 @dataclass
 class Manifest:
     reference: str
+    function: str = "9"  # UNCL 1225: a key of FUNCTIONS
     arrival_at: datetime | None = None
     carrier: str | None = None
     carrier_id: str | None = None
@@ -67,6 +75,14 @@ def _decimal(raw: str) -> Decimal | None:
     return value if value.is_finite() and value >= 0 else None
 
 
+def digest(manifest: Manifest) -> str:
+    """What the manifest says, as a SHA-256 hex digest, its function left out: a resent message (even
+    in a new interchange, with a new date) has the same digest, a corrected one another."""
+    content = {key: value for key, value in asdict(manifest).items() if key != "function"}
+    text = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read(message: ParsedMessage) -> Manifest:
     """A manifest from a parsed CUSCAR; EdifactError names each segment it cannot read."""
     errors: list[SegmentError] = []
@@ -81,6 +97,10 @@ def read(message: ParsedMessage) -> Manifest:
             if located.value(0) != "85" or not located.value(1) or len(located.value(1)) > 35:
                 fail(located, "expected BGM+85+MANIFEST NUMBER (up to 35 characters)+9")
             manifest.reference = located.value(1)
+            manifest.function = located.value(2) or "9"
+            if manifest.function not in FUNCTIONS:
+                accepted = ", ".join(f"{code} {name}" for code, name in FUNCTIONS.items())
+                fail(located, f"message function {manifest.function!r} is not read here: {accepted}")
         elif tag == "DTM" and line is None:
             try:
                 if located.value(0, 0) != "132" or located.value(0, 2) != "203":
@@ -131,7 +151,7 @@ def read(message: ParsedMessage) -> Manifest:
             fail(located, f"segment {tag} is not read in a CUSCAR consignment here")
     if not manifest.reference and not errors:
         errors.append(SegmentError("UNH", 1, "a CUSCAR needs BGM+85+manifest number", message.reference))
-    if not manifest.lines and not errors:
+    if not manifest.lines and manifest.function != "1" and not errors:
         errors.append(SegmentError("UNH", 1, "the manifest lists no consignment (CNI)", message.reference))
     if errors:
         raise EdifactError(errors)
@@ -140,7 +160,7 @@ def read(message: ParsedMessage) -> Manifest:
 
 def build(manifest: Manifest) -> list[Segment]:
     """The body of a CUSCAR message, for tests, the bench and carriers' systems."""
-    out = [Segment("BGM", "85", manifest.reference, "9")]
+    out = [Segment("BGM", "85", manifest.reference, manifest.function)]
     if manifest.arrival_at:
         out.append(Segment("DTM", ["132", manifest.arrival_at.astimezone(UTC).strftime("%Y%m%d%H%M"), "203"]))
     if manifest.carrier_id or manifest.carrier:

@@ -13,7 +13,7 @@ Segments and qualifiers, in message order (header, `UNS+D`, one group per goods 
 - `GIS+PRE::ZZZ`
     pre_arrival (present: true); a processing indicator agreed with the trader (3055 ZZZ)
 - `NAD+q+id::ZZZ++name+++++country`
-    parties, 3035: `DT` declarant (*), `AE` declarant's agent/representative, `IM` importer, `EX`
+    parties, 3035: `DT` declarant, `AE` declarant's agent/representative, `IM` importer, `EX`
     exporter, `SE` seller, `BY` buyer; id in C082 (an EORI-like id, ZZZ), name in C080 (up to two
     35-character components), country in 3207
 - `LOC+q+code`
@@ -25,7 +25,7 @@ Segments and qualifiers, in message order (header, `UNS+D`, one group per goods 
     incoterm (C100 4053)
 - `TDT+11++mode+++++means`
     transport_mode (C220 8067, UN/ECE Rec. 19) and means_of_transport_id (C222 8213); 8051 `11` at
-    border (*)
+    border
 - `EQD+CN+container`
     containers, one segment each
 - `CUX+2:currency:4`
@@ -54,12 +54,22 @@ Segments and qualifiers, in message order (header, `UNS+D`, one group per goods 
 - `PAC+count++kind`
     package_count (7224) and package_kind (7065, UN/ECE Rec. 21)
 
-(*) a qualifier we could not confirm in the D.96B code lists at hand: it is this gateway's reading,
-to be checked against the administration's message implementation guide. Of the others, 3227 1 and
-22, 3227 42 and 45 (in an EANCOM guide) and 3035 AE were looked up while this was written; the rest
-are the UNCL codes as we know them. Monetary amounts, quantities and masses use '.' (or ',') as the
-decimal mark. A segment this table does not name, or a qualifier it does not list, is refused: nothing
-in a declaration is silently dropped.
+(*) a qualifier we could not confirm in a code list: it is this gateway's reading, to be checked
+against the administration's message implementation guide. Checked, with their sources:
+- 3035 `DT` "Declarant" ("party who makes a declaration to an official body or ... in whose name ...
+  a declaration is made"), `AE` "Declarant's agent/representative", `EX` "Exporter": UNTDID 3035
+  (tred3035, D.00A, as copied in a public code list; AE also in D.93A and D.99B). Customs MIGs use
+  NAD+DT for the declarant (Singapore TradeNet CUSDEC, Australian ICS CUSDEC, Spain's AEAT CUSRES).
+- 8051 `11` "At border: transport by which goods are moved to the Customs frontier": UNTDID D.96A and
+  D.97B 8051.
+- 3227 `1` and `22` (D.97A 3227: 22 "(3080) place where Customs clearance procedure occur"), `42`
+  and `45` (GS1 EANCOM IFTMIN: customs office of exit, of destination (transit)).
+Still unconfirmed, searched for without finding the D.96B code list text: 3227 `41` and `35`, 5025
+`67`, and `ALC` (this gateway's own code for 6313).
+
+Monetary amounts, quantities and masses use '.' (or ',') as the decimal mark. A segment this table
+does not name, or a qualifier it does not list, is refused: nothing in a declaration is silently
+dropped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 Pure: `build` writes one message, `read` reads it back (a trader's system does the same).
 
 - `BGM+962+reference+9+AP/RE`
-    a customs response (*) about the declaration; 4343 response type AP accepted, RE rejected
+    a customs response (1001 962 (*)) about the declaration; 4343 response type AP accepted, RE
+    rejected
 - `DTM+137:CCYYMMDDHHMM:203`
     when the status changed (2005 137 document date, 2379 203)
 - `GIS+status:STA:ZZZ`
@@ -16,11 +17,15 @@ Pure: `build` writes one message, `read` reads it back (a trader's system does t
 - `DOC+type`
     each supporting document requested (UNCL 1001)
 - `RFF+ABT:MRN` / `RFF+ABE:LRN`
-    the declaration: 1153 ABT customs declaration number (the MRN), ABE declarant's reference (the LRN)
-    (*)
+    the declaration: 1153 ABT customs declaration number (the MRN) (*), ABE declarant's reference
+    (the LRN) (*)
 
-(*) codes this gateway uses that we could not confirm in the D.96B lists at hand; to be checked
-against the administration's message implementation guide.
+(*) codes this gateway uses that we could not confirm in a D.96B code list (searched for, not found in
+the sources at hand); to be checked against the administration's message implementation guide. In
+practice (seen in a customs broker's public test fixtures): Spain's AEAT answers declarations with
+CUSRES D:96B carrying the declaration's number in `RFF+ABT:20ES...`, and its NCTS/TIR CUSRES (version
+1:921) begins `BGM+962+...`; Singapore's TradeNet puts its permit number in `RFF+ABT`. 1153 `AAE`
+"goods declaration number" is in the D.96B list too; this gateway keeps ABT, as those MIGs do.
 """
 
 from __future__ import annotations

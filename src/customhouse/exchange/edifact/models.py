@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from customhouse.db import Base, JsonDocument, UTCDateTime
@@ -34,24 +34,34 @@ class MailboxMessage(Base):
 
 
 class DeclarationReference(Base):
-    """A transport document or container that a declaration names, for manifest matching."""
+    """A document or container that a declaration names, for matching manifests and partners' export
+    data without reading the declarations: kind "document" (a transport document), "container", or
+    "reference" (any document's reference, transport documents included, e.g. an export's MRN)."""
 
     __tablename__ = "edifact_declaration_refs"
     __table_args__ = (Index("ix_edifact_declaration_refs_kind_value", "kind", "value"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     declaration_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "document" | "container"
+    kind: Mapped[str] = mapped_column(String(16))  # "document" | "container" | "reference"
     value: Mapped[str] = mapped_column(String(70))
 
 
 class CargoReport(Base):
-    """A pre-arrival manifest (CUSCAR) as received."""
+    """A version of a pre-arrival manifest (CUSCAR) as received. One sender's manifest number has
+    versions 1, 2, ...: the original (BGM function 9), then each replacement (5) or its cancellation
+    (1); the one in force is the version nothing replaced."""
 
     __tablename__ = "cargo_reports"
+    __table_args__ = (UniqueConstraint("sender", "reference", "version"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(35))
+    sender: Mapped[str] = mapped_column(String(128))  # the lodging party, or the user without one
+    version: Mapped[int] = mapped_column(Integer)
+    function: Mapped[str] = mapped_column(String(3))  # UNCL 1225 of the message that made it: 9, 5, 1
+    digest: Mapped[str | None] = mapped_column(String(64))  # cuscar.digest; None if unreadable
+    replaced_by: Mapped[uuid.UUID | None] = mapped_column()  # the next version, once there is one
     party_id: Mapped[str | None] = mapped_column(String(17), index=True)  # who lodged it
     submitted_by: Mapped[str] = mapped_column(String(128))
     carrier: Mapped[str | None] = mapped_column(String(70))

@@ -41,8 +41,15 @@ class ManifestLine(BaseModel):
 
 
 class Manifest(BaseModel):
+    """One version of a carrier's manifest: `function` is the BGM message function (UNCL 1225) that made
+    it (9 original, 5 replacement, 1 cancellation); `state` says whether it is in force."""
+
     id: uuid.UUID
     reference: str
+    version: int
+    function: str
+    state: str  # "in force", "replaced" (by `replaced_by`) or "cancelled"
+    replaced_by: uuid.UUID | None
     carrier: str | None
     means_of_transport_id: str | None
     arrival_at: datetime | None
@@ -50,12 +57,20 @@ class Manifest(BaseModel):
     lines: list[ManifestLine]
 
 
+class StoredManifest(Manifest):
+    """A CUSCAR message's manifest: a new version (status 201) or the one the same message made before
+    (200)."""
+
+    message: str  # the UNH reference
+    status: int
+
+
 class Submission(BaseModel):
     """The answer to POST /api/v1/edifact: the declarations lodged, or the manifests stored."""
 
     type: str  # CUSDEC or CUSCAR
     declarations: list[Lodged] = []
-    manifests: list[Manifest] = []
+    manifests: list[StoredManifest] = []
 
 
 class MailboxEntry(BaseModel):

@@ -14,9 +14,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from customhouse.auth.service import Principal, Role
@@ -79,7 +81,15 @@ def submit(session: Session, *, text: str, by: Principal, policy: declarations.P
     if interchange.messages[0].type == "CUSCAR":
         reports = lodge_cargo(session, interchange=interchange, text=text, by=by)
         return schemas.Submission(
-            type="CUSCAR", manifests=[manifest(session, report_id=r, by=by) for r in reports]
+            type="CUSCAR",
+            manifests=[
+                schemas.StoredManifest(
+                    message=reference,
+                    status=201 if created else 200,
+                    **manifest(session, report_id=report_id, by=by).model_dump(),
+                )
+                for reference, report_id, created in reports
+            ],
         )
     return schemas.Submission(
         type="CUSDEC", declarations=lodge(session, interchange=interchange, by=by, policy=policy)
@@ -243,15 +253,23 @@ def message(session: Session, *, message_id: uuid.UUID, by: Principal) -> str:
 
 
 def index(session: Session, event: DomainEvent) -> None:
-    """Keep the transport documents and containers a declaration names (its current version)."""
+    """Keep the transport documents, containers and document references a declaration names (its
+    current version)."""
     declaration_id = uuid.UUID(event.aggregate_id)
     document = declarations.get(session, declaration_id=declaration_id, by=READER).document
     categories = codes.document_types()
-    refs = [
-        {"declaration_id": declaration_id, "kind": "document", "value": doc.reference}
-        for doc in document.documents
-        if categories.get(doc.type, ("", ""))[1] == "transport"
-    ] + [{"declaration_id": declaration_id, "kind": "container", "value": c} for c in document.containers]
+    refs = (
+        [
+            {"declaration_id": declaration_id, "kind": "document", "value": doc.reference}
+            for doc in document.documents
+            if categories.get(doc.type, ("", ""))[1] == "transport"
+        ]
+        + [{"declaration_id": declaration_id, "kind": "container", "value": c} for c in document.containers]
+        + [
+            {"declaration_id": declaration_id, "kind": "reference", "value": d.reference}
+            for d in document.documents
+        ]
+    )
     session.execute(delete(DeclarationReference).where(DeclarationReference.declaration_id == declaration_id))
     if refs:
         session.execute(insert(table(DeclarationReference)), refs)
@@ -259,40 +277,116 @@ def index(session: Session, event: DomainEvent) -> None:
 
 def lodge_cargo(
     session: Session, *, interchange: ParsedInterchange, text: str, by: Principal
-) -> list[uuid.UUID]:
-    """Store each CUSCAR's manifest with the interchange as received; carriers lodge as traders or
-    brokers, customs as supervisors."""
+) -> list[tuple[str, uuid.UUID, bool]]:
+    """Store each CUSCAR's manifest as a version of the sender's manifest number, as its BGM message
+    function says: 9 original, 5 replacement, 1 cancellation. A message stored before (the same function
+    and content: a resend) is answered with the version it made and stores nothing. Carriers lodge as
+    traders or brokers, customs as supervisors. Returns (message reference, version id, created)."""
     if not (by.has(Role.TRADER, Role.BROKER, Role.SUPERVISOR)):
         raise Problem(
             403, "forbidden", "only carriers (traders, brokers) and supervisors lodge cargo reports"
         )
-    manifests: list[cuscar.Manifest] = []
+    manifests: list[tuple[str, cuscar.Manifest]] = []
     errors: list[SegmentError] = []
     for parsed in interchange.messages:
         try:
-            manifests.append(cuscar.read(parsed))
+            manifests.append((parsed.reference, cuscar.read(parsed)))
         except EdifactError as error:
             errors += error.errors
     if errors:
         raise problem(errors)
-    at = utcnow()
-    ids = []
-    for read in manifests:
-        report_id = uuid.uuid4()
-        session.add(
-            CargoReport(
-                id=report_id,
-                reference=read.reference,
-                party_id=by.party_id,
-                submitted_by=by.name,
-                carrier=read.carrier,
-                means_of_transport_id=read.means_of_transport_id,
-                arrival_at=read.arrival_at,
-                received_at=at,
-                body=text,
-            )
+    at, sender = utcnow(), by.party_id or by.name
+    out = []
+    try:
+        for message_reference, read in manifests:
+            report_id, version = _version(session, read, sender=sender, message=message_reference)
+            if version is not None:
+                _store(
+                    session,
+                    read,
+                    report_id=report_id,
+                    version=version,
+                    sender=sender,
+                    by=by,
+                    at=at,
+                    text=text,
+                )
+            out.append((message_reference, report_id, version is not None))
+    except IntegrityError:  # the same version was stored meanwhile by a concurrent submission
+        raise Problem(
+            409, "conflict", "a manifest of this interchange was stored meanwhile: send it again"
+        ) from None
+    return out
+
+
+def _version(
+    session: Session, read: cuscar.Manifest, *, sender: str, message: str
+) -> tuple[uuid.UUID, int | None]:
+    """The version this message makes (a new id and its number) or made before (its id, None); a
+    problem naming BGM when the function does not fit what is stored."""
+    versions = list(
+        session.scalars(
+            select(CargoReport)
+            .where(CargoReport.sender == sender, CargoReport.reference == read.reference)
+            .order_by(CargoReport.version)
         )
-        session.flush()
+    )
+    digest = cuscar.digest(read)
+    for stored in versions:
+        if stored.function == read.function and stored.digest == digest:
+            return stored.id, None
+    current = versions[-1] if versions else None
+
+    def refuse(reason: str) -> Problem:
+        return problem([SegmentError("BGM", 2, reason, message)], status=409, slug="conflict")
+
+    if read.function == "9" and current is not None:
+        raise refuse(
+            f"manifest {read.reference} was lodged already (version {current.version}) with other "
+            "content: send a correction with message function 5 (replace), a withdrawal with 1 (cancel)"
+        )
+    if read.function != "9" and current is None:
+        raise refuse(f"there is no manifest {read.reference} to replace or cancel: send it with 9 (original)")
+    if current is not None and current.function == "1":
+        raise refuse(f"manifest {read.reference} was cancelled (version {current.version})")
+    if read.function == "5" and current is not None and current.digest == digest:
+        return current.id, None  # a replacement that changes nothing
+    report_id = uuid.uuid4()
+    if current is not None:
+        current.replaced_by = report_id
+    return report_id, len(versions) + 1
+
+
+def _store(
+    session: Session,
+    read: cuscar.Manifest,
+    *,
+    report_id: uuid.UUID,
+    version: int,
+    sender: str,
+    by: Principal,
+    at: datetime,
+    text: str,
+) -> None:
+    session.add(
+        CargoReport(
+            id=report_id,
+            reference=read.reference,
+            sender=sender,
+            version=version,
+            function=read.function,
+            digest=cuscar.digest(read),
+            party_id=by.party_id,
+            submitted_by=by.name,
+            carrier=read.carrier,
+            means_of_transport_id=read.means_of_transport_id,
+            arrival_at=read.arrival_at,
+            received_at=at,
+            body=text,
+        )
+    )
+    session.flush()
+    if read.lines:
         session.execute(
             insert(table(CargoLine)),
             [
@@ -308,8 +402,22 @@ def lodge_cargo(
                 for line in read.lines
             ],
         )
-        ids.append(report_id)
-    return ids
+
+
+def declarations_naming(session: Session, *, references: set[str], containers: set[str]) -> set[uuid.UUID]:
+    """The declarations whose current version names one of these document references or containers:
+    a lookup on the (kind, value) index, whatever the number of declarations."""
+    wanted = [
+        (kind, sorted(values)) for kind, values in (("reference", references), ("container", containers))
+    ]
+    clauses = [
+        (DeclarationReference.kind == kind) & DeclarationReference.value.in_(values)
+        for kind, values in wanted
+        if values
+    ]
+    if not clauses:
+        return set()
+    return set(session.scalars(select(DeclarationReference.declaration_id).where(or_(*clauses)).distinct()))
 
 
 @dataclass
@@ -375,6 +483,10 @@ def manifest(session: Session, *, report_id: uuid.UUID, by: Principal) -> schema
     return schemas.Manifest(
         id=report.id,
         reference=report.reference,
+        version=report.version,
+        function=report.function,
+        state="cancelled" if report.function == "1" else "replaced" if report.replaced_by else "in force",
+        replaced_by=report.replaced_by,
         carrier=report.carrier,
         means_of_transport_id=report.means_of_transport_id,
         arrival_at=report.arrival_at,
