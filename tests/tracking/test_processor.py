@@ -92,6 +92,28 @@ def test_a_gap_is_recorded_and_a_late_report_fills_it(processor: Processor, flee
     assert state.last_seq == 5 and state.gaps == 1
 
 
+def test_a_late_report_of_a_broken_seal_raises_its_alert_once(
+    processor: Processor, fleet: Fleet, session: Session, movement: schemas.Movement
+):
+    """A store-and-forward seal sends its buffered reports after a newer one: the tamper in them counts."""
+    clean = drive(fleet, 1, 6, 5000)
+    tampered = drive(fleet, 3, 2, 7000, seal="tampered")
+    processor.handle_many([clean[0], clean[1], clean[5]], received_at=START)
+    (late,) = processor.handle_many([tampered[0]], received_at=START)
+    assert late.late == 1 and late.alerts == ("seal-tampered",)
+    (again,) = processor.handle_many([tampered[1]], received_at=START)  # raised once per movement
+    assert again.late == 1 and again.alerts == ()
+    assert alert_kinds(session) == ["seal-tampered"]
+    (evidence,) = session.scalars(select(Alert.evidence)).all()
+    assert evidence["seq"] == 3 and evidence["late"] is True
+    record = session.get(Movement, movement.id)
+    session.refresh(record)
+    assert record.state == "incident"
+    state = session.get(DeviceState, "SEAL-1")
+    session.refresh(state)
+    assert state.last_seq == 6 and "seal-tampered" in state.raised
+
+
 def test_bad_messages_are_reported_and_counted_and_the_good_ones_kept(
     processor: Processor, fleet: Fleet, session: Session
 ):
@@ -239,6 +261,20 @@ def test_sweep_raises_offline_and_time_limit_once(
     # reporting again makes the device online; a later silence raises again
     processor.handle_many(drive(fleet, 2, 1, 6000), received_at=START)
     assert processor.sweep(movement.time_limit + timedelta(hours=3)).count("offline") == 1
+
+
+def test_a_sweep_of_named_movements_leaves_the_others_alone(
+    processor: Processor, session: Session, movement: schemas.Movement
+):
+    """The simulator sweeps at its own clock: only its fleet's movements, never the others."""
+    late = movement.time_limit + timedelta(minutes=1)
+    assert processor.sweep(late, movements=[uuid.uuid4()]) == []
+    assert alert_kinds(session) == []
+    assert sorted(processor.sweep(late, movements=[movement.id])) == [
+        "offline",
+        "offline",
+        "time-limit-exceeded",
+    ]
 
 
 def test_reports_before_any_movement_are_stored_without_alerts(

@@ -64,6 +64,14 @@ class Raised(NamedTuple):
     evidence: dict[str, Any]
 
 
+def _where_and_when(report: Report | Reading) -> dict[str, Any]:
+    return {"seq": report.seq, "time": report.time.isoformat(), "lat": report.lat, "lon": report.lon}
+
+
+def _seal(report: Report | Reading) -> dict[str, Any]:
+    return {"seal": str(report.seal), "door": str(report.door)}  # a Seal's str is its value
+
+
 def _evidence(
     kind: str,
     report: Report | Reading,
@@ -72,14 +80,9 @@ def _evidence(
     outside_since: datetime | None,
     stopped_since: datetime | None,
 ) -> dict[str, Any]:
-    evidence: dict[str, Any] = {
-        "seq": report.seq,
-        "time": report.time.isoformat(),
-        "lat": report.lat,
-        "lon": report.lon,
-    }
+    evidence = _where_and_when(report)
     if kind in SEAL_KINDS:
-        evidence |= {"seal": str(report.seal), "door": str(report.door)}  # a Seal's str is its value
+        evidence |= _seal(report)
     elif kind == DEVIATION:
         assert outside_since is not None
         evidence |= {"outside_since": outside_since.isoformat(), "offset_m": round(where.offset_m, 1)}
@@ -142,6 +145,23 @@ def evaluate(
         state.raised if raised == state.raised else frozenset(raised),
     )
     return after, out
+
+
+def late(state: State, report: Report | Reading) -> tuple[State, list[Raised]]:
+    """The seal alerts of a report that came late (below the device's last seq): a seal breach is
+    raised once per movement and never forgotten, whatever the order of the reports; the other rules
+    follow seq order and are not run on it. The state is otherwise unchanged."""
+    out = [
+        Raised(kind, report.time, {**_where_and_when(report), **_seal(report), "late": True})
+        for kind, holds in (
+            (SEAL_OPEN, report.seal == Seal.OPEN),
+            (SEAL_TAMPERED, report.seal == Seal.TAMPERED),
+        )
+        if holds and kind not in state.raised
+    ]
+    if not out:
+        return state, out
+    return state._replace(raised=state.raised | {alert.kind for alert in out}), out
 
 
 CALM_FORGETS = frozenset({OFFLINE, DEVIATION, STOP, ZONE, TEMPERATURE, ARRIVED})

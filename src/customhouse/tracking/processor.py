@@ -8,8 +8,11 @@ counted in `tracking_rejections`). A database failure does raise, with nothing s
 adapter does not acknowledge what was not committed.
 
 A report whose seq is below the device's last one but was never stored (it fills a gap: it came late,
-out of order) is stored as a position but not evaluated: the rules run over each device's reports in
-seq order, and the device's state has moved on.
+out of order) is stored as a position, and a seal breach in it raises its alert (`alerts.late`): a seal
+alert is raised once per movement and never forgotten, so the order of reports does not matter to it.
+The other rules are not run on it: deviation and stop measure a dwell across consecutive reports, and
+the raise-once memory of zone, temperature and battery follows seq order (a condition that ended is
+forgotten), where the device's state has moved on past the late report.
 
 On PostgreSQL the device states of a batch are read FOR UPDATE (in device id order), so two processors
 (the MQTT adapter and the HTTP endpoint) serialise per device; SQLite has one writer anyway.
@@ -240,28 +243,38 @@ class Processor:
 
     # ------------------------------------------------------------ sweep
 
-    def sweep(self, at: datetime | None = None) -> list[str]:
-        """Raise offline and time-limit alerts due at `at` (default now); the kinds raised."""
+    def sweep(self, at: datetime | None = None, *, movements: Iterable[uuid.UUID] | None = None) -> list[str]:
+        """Raise offline and time-limit alerts due at `at` (default now); the kinds raised. Over every
+        active movement, or only those named (the simulator's: its clock is not the real one, so that
+        sweeping other movements at its time would raise false alarms on them)."""
         at = at or utcnow()
         raised: list[tuple[_Movement, str | None, rules.Raised]] = []
+        active = select(*MOVEMENT_COLUMNS).where(Movement.state.in_(ACTIVE), Movement.arrived_at.is_(None))
         with writing(self._sessions) as session:
-            movements = {
+            if movements is None:
+                found = list(session.execute(active))
+            else:
+                named = sorted(movements, key=_uuid_int)
+                found = [
+                    row
+                    for chunk in _chunks(named)
+                    for row in session.execute(active.where(Movement.id.in_(chunk)))
+                ]
+            watched = {
                 row.id: _Movement.of(row, self._corridors[row.corridor])
-                for row in session.execute(
-                    select(*MOVEMENT_COLUMNS).where(Movement.state.in_(ACTIVE), Movement.arrived_at.is_(None))
-                )
+                for row in found
                 if row.corridor in self._corridors
             }
             states = table(DeviceState)
             rows = session.execute(
                 select(states)
-                .where(states.c.movement_id.in_(list(movements)))
+                .where(states.c.movement_id.in_(list(watched)))
                 .order_by(states.c.device_id)
                 .with_for_update()
             ).all()
             updates = []
             for row in rows:
-                movement = movements[row.movement_id]
+                movement = watched[row.movement_id]
                 state, alert = rules.offline(
                     _state(row), at, movement.corridor.thresholds, movement.opened_at
                 )
@@ -274,12 +287,12 @@ class Processor:
                     updates,
                     execution_options={"synchronize_session": False},
                 )
-            for movement in movements.values():
+            for movement in watched.values():
                 if not movement.time_limit_alerted and (late := rules.overdue(movement.time_limit, at)):
                     movement.changes["time_limit_alerted_at"] = at
                     raised.append((movement, None, late))
             _write_alerts(session, raised)
-            _write_movements(session, movements.values())
+            _write_movements(session, watched.values())
         if raised and self._on_commit is not None:
             self._on_commit()
         return [alert.kind for _, _, alert in raised]
@@ -442,7 +455,20 @@ class _Batch:
         for index, count in Counter(accepted).items():
             tallies[index].accepted += count
         for device, index, report in late:
-            positions.add([(index, report)], movement_of.get(device))
+            movement_id = movement_of.get(device)
+            positions.add([(index, report)], movement_id)
+            movement = movements.get(movement_id) if movement_id else None
+            if movement is None or not movement.active or report.seal == Seal.CLOSED:
+                continue
+            # a seal breach counts whenever it is told: raised once per movement, in any order
+            state = states.get(device) or _state(rows[device])  # late: the device has a state row
+            states[device], new = rules.late(state, report)
+            for alert in new:
+                raised.append((movement, device, alert))
+                tallies[index].alerts.append(alert.kind)
+                if movement.state != "incident":
+                    movement.state = "incident"
+                    movement.changes.update(state="incident", incident_at=report.time)
 
         # write
         positions.insert()
@@ -451,7 +477,10 @@ class _Batch:
         gap_counts = Counter(gap["device_id"] for gap in gaps)
         updates = []
         for device, state in states.items():
-            if device not in rows or state.last_seq == rows[device].last_seq:
+            if device not in rows or (
+                state.last_seq == rows[device].last_seq
+                and state.raised == frozenset(rows[device].raised or ())
+            ):
                 continue
             last_report = latest.get(device)
             updates.append(

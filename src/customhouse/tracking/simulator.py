@@ -633,7 +633,7 @@ def run(
             raws = [sign(fleet.keys[report["device"]], report["device"], [report]) for report in batch]
             transport.send(raws, [report["device"] for report in batch])
             sent += len(raws)
-        sweeper.sweep(clock)
+        sweeper.sweep(clock, movements=fleet.movements.values())  # the fleet's only: its clock
         if progress is not None:
             progress(clock, sent)
         if speedup > 0:
