@@ -104,6 +104,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode across process crashes
     cursor.execute("PRAGMA busy_timeout=30000")
+    # pages read through a memory map instead of a read() call each: random look-ups in large tables
+    # (the ledger's stored hashes for a proof) run about a quarter faster (bench/ledger.py)
+    cursor.execute(f"PRAGMA mmap_size={1 << 30}")
     cursor.close()
 
 
