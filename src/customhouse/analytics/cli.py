@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from customhouse.analytics import charts, service
 from customhouse.analytics.models import DayRollup, DeclarationFact
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory
+from customhouse.db import make_engine, make_session_factory, writing
 
 app = typer.Typer(help="Reports for supervisors and for publication.", no_args_is_help=True)
 
@@ -56,7 +56,7 @@ def rebuild(
     """Rebuild the analytics read model and its daily rollups from the declarations' recorded events
     (declarations accepted before analytics existed). Idempotent: it clears them first."""
     sessions = make_session_factory(make_engine(get_settings().database_url))
-    with Progress(transient=True) as progress, sessions.begin() as session:
+    with Progress(transient=True) as progress, writing(sessions) as session:
         task = progress.add_task("replaying events", total=None)
         replayed = service.rebuild(
             session,
