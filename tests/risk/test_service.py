@@ -19,7 +19,7 @@ from customhouse.problems import Problem
 from customhouse.risk import service
 from customhouse.risk.lanes import OfficeShares, Parameters
 from customhouse.risk.models import Passes
-from customhouse.risk.schemas import Conditions, ProfileChange, ProfileIn
+from customhouse.risk.schemas import Conditions, ProfileChange, ProfileIn, ProfileOut
 from customhouse.risk.selector import RiskSelector, parameters_from
 from tests import factories
 from tests.risk.stored import START, SUPERVISOR, TRADER, control, deliver, dispatcher, lodge, with_selector
@@ -251,10 +251,9 @@ def test_an_acceptance_and_its_control_in_the_same_delivery_pass(
     assert service.decisions(session, declaration_id=targeted.id)[0].outcome == "conforming"
 
 
-def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
-    session: Session, sessions: sessionmaker[Session], policy: Policy, tokens: dict[str, str]
-) -> None:
-    created = service.create_profile(
+def phones_fast(session: Session) -> ProfileOut:
+    """A green profile that lets 2 phone imports in a row go without control."""
+    return service.create_profile(
         session,
         profile=ProfileIn(
             code="PHONES-FAST",
@@ -265,6 +264,12 @@ def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
         ),
         by=SUPERVISOR,
     )
+
+
+def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
+    session: Session, sessions: sessionmaker[Session], policy: Policy, tokens: dict[str, str]
+) -> None:
+    created = phones_fast(session)
     session.commit()
     policy = risk_policy(policy, sessions)
     declared = [lodge(session, policy) for _ in range(4)]
@@ -285,17 +290,7 @@ def test_a_profile_lets_at_most_max_passes_go_without_control_at_an_office(
 def test_an_amendment_does_not_count_another_pass(
     session: Session, sessions: sessionmaker[Session], policy: Policy, tokens: dict[str, str]
 ) -> None:
-    created = service.create_profile(
-        session,
-        profile=ProfileIn(
-            code="PHONES-FAST",
-            lane="green",  # type: ignore[arg-type]
-            max_passes=2,
-            reason="trusted phone imports",
-            conditions=Conditions(hs_prefixes=["8517"]),
-        ),
-        by=SUPERVISOR,
-    )
+    created = phones_fast(session)
     session.commit()
     policy = risk_policy(policy, sessions)
     first, second = lodge(session, policy), lodge(session, policy)
