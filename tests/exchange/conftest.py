@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 
 from customhouse.exchange import signing
+from customhouse.keys import new_ed25519_pem
 from tests.conftest import bearer
 
 PARTNER = "CN-GACC"
@@ -34,7 +35,7 @@ FIELDS = [
 
 @pytest.fixture
 def partner_key() -> OKPKey:
-    return signing.load_key(signing.new_key_pem())
+    return signing.load_key(new_ed25519_pem())
 
 
 @pytest.fixture

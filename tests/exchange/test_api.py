@@ -18,6 +18,7 @@ from customhouse.events import Event
 from customhouse.exchange import service, signing
 from customhouse.exchange.models import OutgoingMessage
 from customhouse.exchange.service import recognised_aeo
+from customhouse.keys import new_ed25519_pem
 from customhouse.risk import service as risk
 from tests import factories
 from tests.conftest import bearer
@@ -171,7 +172,7 @@ def test_inbox_refuses_what_the_agreement_or_the_registry_does_not_allow(
     other = "6f1f3c52-4a55-4a39-9d5e-0d2a7f0d6b11"
     assert refused(envelope(other, {"mrn": "X"})) == {"status": 403, "at": ["/agreement_id"]}
     assert refused(envelope(agreement, {"mrn": "X"}), sender="XX-UNKNOWN") == {"status": 403, "at": ["kid"]}
-    stranger = signing.load_key(signing.new_key_pem())
+    stranger = signing.load_key(new_ed25519_pem())
     assert refused(envelope(agreement, {"mrn": "X"}), key=stranger) == {"status": 401, "at": ["signature"]}
     assert refused({**envelope(agreement, {"mrn": "X"}), "message_id": "nope"}) == {
         "status": 422,

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from customhouse.cli import app
 from customhouse.exchange import signing
+from customhouse.keys import new_ed25519_pem
 from tests.helpers import cli_database
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ def test_partners_add_agree_list_and_send(sessions: sessionmaker[Session], tmp_p
     assert key.exit_code == 0, key.output
     assert json.loads(key.output)["id"] == "KR-KCS"
     partner_key = tmp_path / "cn.json"
-    partner_key.write_text(json.dumps(signing.public_jwk(signing.load_key(signing.new_key_pem()))))
+    partner_key.write_text(json.dumps(signing.public_jwk(signing.load_key(new_ed25519_pem()))))
     added = runner.invoke(
         app,
         [

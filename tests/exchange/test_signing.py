@@ -7,10 +7,11 @@ import pytest
 
 from customhouse.certificates import credentials as vc
 from customhouse.exchange import signing
+from customhouse.keys import new_ed25519_pem
 
 
 def test_sign_and_verify_name_the_sender_and_refuse_other_keys():
-    key, other = signing.load_key(signing.new_key_pem()), signing.load_key(signing.new_key_pem())
+    key, other = signing.load_key(new_ed25519_pem()), signing.load_key(new_ed25519_pem())
     token = signing.sign({"message_id": "1", "payload": {"a": 1}}, key=key, sender="KR-KCS")
     assert signing.signer_of(token) == "KR-KCS"
     assert signing.verify(token, signing.public_jwk(key)) == {"message_id": "1", "payload": {"a": 1}}
@@ -37,7 +38,7 @@ def test_anything_but_our_jws_is_refused_before_the_registry_is_asked(token):
 
 
 def test_partner_keys_are_public_ed25519_jwks_or_did_documents():
-    key = signing.load_key(signing.new_key_pem())
+    key = signing.load_key(new_ed25519_pem())
     public = signing.public_jwk(key)
     document = vc.did_document("did:web:customs.example", [key])
     assert signing.checked_jwk(document) == signing.checked_jwk(public) == public

@@ -30,6 +30,7 @@ from customhouse.db import make_engine, make_session_factory, upgrade
 from customhouse.exchange import signing
 from customhouse.exchange.models import IncomingMessage, OutgoingMessage
 from customhouse.exchange.service import Identity
+from customhouse.keys import new_ed25519_pem
 from customhouse.parties import service as parties
 from tests import factories
 
@@ -235,7 +236,7 @@ def test_export_to_import_over_http(serve: Callable[..., Instance]) -> None:
     # bad signature: the content changed after signing, or signed by a key B does not know for KR
     for bad in (
         _tampered(token),
-        signing.sign({"x": 1}, key=signing.load_key(signing.new_key_pem()), sender="KR-CUSTOMS"),
+        signing.sign({"x": 1}, key=signing.load_key(new_ed25519_pem()), sender="KR-CUSTOMS"),
     ):
         refused = _post(b, bad)
         assert refused.status_code == 401, refused.text

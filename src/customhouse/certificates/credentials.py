@@ -46,9 +46,9 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwa import EdDSAAlgorithm
 from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
+
+from customhouse.keys import ed25519_jws_registry
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 DID_CONTEXT = "https://www.w3.org/ns/did/v1"
@@ -258,19 +258,7 @@ def _checked_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- JWS
 
 
-def _registry() -> JWSRegistry:
-    class Ed25519Only(EdDSAAlgorithm):
-        security_warning = ""  # the profile asks for EdDSA: no warning per use
-
-    class Registry(JWSRegistry):
-        algorithms = {ALGORITHM: Ed25519Only()}  # noqa: RUF012
-        recommended = [ALGORITHM]  # noqa: RUF012
-        max_payload_length = MAX_TOKEN
-
-    return Registry(algorithms=[ALGORITHM])
-
-
-REGISTRY = _registry()
+REGISTRY = ed25519_jws_registry(MAX_TOKEN)
 
 
 def canonical_json(value: Any) -> bytes:

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -44,7 +42,7 @@ from customhouse.config import Settings
 from customhouse.db import table as db_table
 from customhouse.db import utcnow
 from customhouse.declarations import service as declarations
-from customhouse.keys import load_or_create
+from customhouse.keys import load_or_create, new_ed25519_pem
 from customhouse.problems import FieldError, Problem
 
 AGGREGATE = "certificate"
@@ -79,17 +77,11 @@ class Authority:
             path = parts.path
         else:
             host, base, path = settings.host, f"https://{settings.host}", ""
-        pem = load_or_create(settings.var_dir / KEY_FILE, _new_pem)
+        pem = load_or_create(settings.var_dir / KEY_FILE, new_ed25519_pem)
         return cls(vc.Issuer(did=vc.did_web(host, path), key=vc.private_key_from_pem(pem), status_base=base))
 
     def public_keys(self) -> list[vc.PublicKey]:
         return vc.keys_from_json(self.issuer.did_document())
-
-
-def _new_pem() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
 
 
 def _allowed(by: Principal) -> None:

@@ -53,7 +53,7 @@ from customhouse.exchange.models import (
     PreArrival,
 )
 from customhouse.exchange.schemas import Channel, Envelope, MessageType, NewAgreement, NewPartner
-from customhouse.keys import load_or_create
+from customhouse.keys import load_or_create, new_ed25519_pem
 from customhouse.parties import service as parties
 from customhouse.problems import FieldError, Problem, from_validation_errors
 
@@ -84,7 +84,7 @@ class Identity:
 
     @cached_property
     def key(self) -> OKPKey:
-        return signing.load_key(load_or_create(self._path, signing.new_key_pem))
+        return signing.load_key(load_or_create(self._path, new_ed25519_pem))
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "kid": signing.kid(self.id, self.key), "jwk": signing.public_jwk(self.key)}

@@ -14,13 +14,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwa import EdDSAAlgorithm
 from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
+
+from customhouse.keys import ed25519_jws_registry
 
 ALGORITHM = "EdDSA"
 TYP = "JOSE"  # RFC 7515 section 4.1.9: the compact serialization
@@ -32,25 +31,7 @@ class SignatureError(ValueError):
     """A token that is not a compact JWS of ours, or whose signature does not match."""
 
 
-def _registry() -> JWSRegistry:
-    class Ed25519Only(EdDSAAlgorithm):
-        security_warning = ""
-
-    class Registry(JWSRegistry):
-        algorithms = {ALGORITHM: Ed25519Only()}  # noqa: RUF012
-        recommended = [ALGORITHM]  # noqa: RUF012
-        max_payload_length = MAX_TOKEN
-
-    return Registry(algorithms=[ALGORITHM])
-
-
-REGISTRY = _registry()
-
-
-def new_key_pem() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+REGISTRY = ed25519_jws_registry(MAX_TOKEN)
 
 
 def load_key(pem: bytes) -> OKPKey:

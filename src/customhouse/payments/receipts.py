@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from customhouse.keys import load_or_create
+from customhouse.keys import load_or_create, new_ed25519_pem
 
 ALGORITHM = "Ed25519"
 KEY_FILE = Path("keys") / "receipt-ed25519.pem"
@@ -41,9 +41,7 @@ class FileSigner:
 
     @cached_property
     def _key(self) -> Ed25519PrivateKey:
-        key = serialization.load_pem_private_key(
-            load_or_create(self.path, _new_private_key_pem), password=None
-        )
+        key = serialization.load_pem_private_key(load_or_create(self.path, new_ed25519_pem), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{self.path} does not hold an Ed25519 private key")
         return key
@@ -57,12 +55,6 @@ class FileSigner:
 
     def public_key(self) -> bytes:
         return self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def _new_private_key_pem() -> bytes:
-    return Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
 
 
 def canonical(document: dict[str, Any]) -> bytes:

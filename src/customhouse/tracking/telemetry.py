@@ -38,11 +38,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwa import EdDSAAlgorithm
 from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from customhouse.keys import ed25519_jws_registry
 
 ALGORITHM = "EdDSA"
 TYPE = "telemetry+jws"
@@ -153,19 +153,7 @@ class Signer:
     devices: frozenset[str]
 
 
-def _registry() -> JWSRegistry:
-    class Ed25519Only(EdDSAAlgorithm):
-        security_warning = ""  # the agreed format is EdDSA over Ed25519: no warning per message
-
-    class Registry(JWSRegistry):
-        algorithms = {ALGORITHM: Ed25519Only()}  # noqa: RUF012
-        recommended = [ALGORITHM]  # noqa: RUF012
-        max_payload_length = MAX_MESSAGE
-
-    return Registry(algorithms=[ALGORITHM])
-
-
-REGISTRY = _registry()
+REGISTRY = ed25519_jws_registry(MAX_MESSAGE)
 
 
 def generate_key() -> OKPKey:
