@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from customhouse.auth.service import Principal, Role
 from customhouse.certificates import credentials as vc
 from customhouse.certificates import service
+from customhouse.cli_shared import json_argument
 from customhouse.config import get_settings
 from customhouse.console import console, errors, local_sessions
 from customhouse.db import utcnow, writing
@@ -37,16 +37,6 @@ def _principal() -> Principal:
 
 def _authority() -> service.Authority:
     return service.Authority.from_settings(get_settings())
-
-
-def _json_argument(value: str, what: str) -> Any:
-    path = Path(value)
-    text = path.read_text() if path.is_file() else value
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        errors.print(f"[red]{what} is neither a JSON file nor JSON:[/red] {error}")
-        raise typer.Exit(2) from None
 
 
 @contextmanager
@@ -81,7 +71,7 @@ def verify(
     """Verify a credential offline: valid, revoked, altered, expired or unknown issuer, with the reason."""
     now = _time(at)
     try:
-        keys = vc.keys_from_json(_json_argument(issuer_key, "--issuer-key"))
+        keys = vc.keys_from_json(json_argument(issuer_key, "--issuer-key"))
     except (vc.CredentialError, AttributeError, KeyError) as error:
         errors.print(f"[red]--issuer-key:[/red] {error}")
         raise typer.Exit(2) from None
@@ -112,7 +102,7 @@ def issue(
                 session, declaration_id=declaration, by=by, authority=authority, preferential=preferential
             )
         else:
-            stated = _json_argument(subject, "--subject") if subject else {}
+            stated = json_argument(subject, "--subject") if subject else {}
             record = service.issue_generic(
                 session, kind=kind or "", subject=stated, by=by, authority=authority
             )

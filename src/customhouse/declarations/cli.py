@@ -14,23 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from customhouse.config import get_settings
+from customhouse.cli_shared import TokenOption, UrlOption, api_client
 
 app = typer.Typer(help="Read declarations through the API.", no_args_is_help=True)
 console = Console(stderr=True)
 
 CHUNK = 1000  # lines per bulk request: results come back per request, so none waits on a huge upload
-
-TokenOption = typer.Option(..., envvar="CUSTOMHOUSE_TOKEN", help="API token (or set CUSTOMHOUSE_TOKEN)")
-UrlOption = typer.Option(
-    None, envvar="CUSTOMHOUSE_URL", help="server URL, default http://HOST:PORT from settings"
-)
-
-
-def _client(url: str | None, token: str) -> httpx.Client:
-    settings = get_settings()
-    base = url or f"http://{settings.host}:{settings.port}"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300)
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -57,7 +46,7 @@ def submit(
     """Lodge the declarations in FILES, showing progress; problems are listed by file and line."""
     counts: Counter[str] = Counter()
     with (
-        _client(url, token) as client,
+        api_client(url, token) as client,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -123,7 +112,7 @@ def list_declarations(
         }.items()
         if value is not None
     }
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         response = client.get("/api/v1/declarations", params=params)
     if response.status_code != 200:
         _fail(response)
@@ -155,7 +144,7 @@ def show(
     url: str | None = UrlOption,
 ) -> None:
     """One declaration as JSON, with its assessments (what it owes, line by line) and its audit trail."""
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         path = (
             f"/api/v1/declarations/{reference}"
             if len(reference) == 36

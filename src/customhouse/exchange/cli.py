@@ -12,8 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import httpx
 import typer
@@ -21,6 +19,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from customhouse.auth.service import Principal, Role
+from customhouse.cli_shared import json_argument
 from customhouse.config import get_settings
 from customhouse.console import console, errors, local_sessions
 from customhouse.db import writing
@@ -37,15 +36,6 @@ app = typer.Typer(help="Signed messages to partner administrations.", no_args_is
 
 def _principal() -> Principal:
     return Principal(f"cli:{getpass.getuser()}", frozenset({Role.SUPERVISOR}))
-
-
-def _json(value: str, what: str) -> Any:
-    path = Path(value)
-    try:
-        return json.loads(path.read_text() if path.is_file() else value)
-    except json.JSONDecodeError as error:
-        errors.print(f"[red]{what} is neither a JSON file nor JSON:[/red] {error}")
-        raise typer.Exit(2) from None
 
 
 @contextmanager
@@ -73,7 +63,7 @@ def add(
     ),
 ) -> None:
     """Register a partner administration or agency."""
-    key = _json(jwk, "--jwk") if jwk else None
+    key = json_argument(jwk, "--jwk") if jwk else None
     if isinstance(key, dict) and "jwk" in key:
         key = key["jwk"]
     with _answering():
@@ -164,7 +154,7 @@ def send(
     payload: str | None = typer.Option(None, help="the payload: a JSON file or JSON"),
 ) -> None:
     """Queue a signed message for a partner; prints its id."""
-    data = _json(payload, "--payload") if payload else None
+    data = json_argument(payload, "--payload") if payload else None
     identity = service.Identity.from_settings(get_settings())
     with _answering(), writing(local_sessions()) as session:
         record = service.send(

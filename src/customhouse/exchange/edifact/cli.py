@@ -15,24 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from customhouse.config import get_settings
+from customhouse.cli_shared import TokenOption, UrlOption, api_client
 from customhouse.exchange import wcodm
 from customhouse.exchange.edifact.syntax import MEDIA_TYPE
 
 app = typer.Typer(help="UN/EDIFACT: lodge CUSDEC and CUSCAR, read CUSRES responses.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
-
-TokenOption = typer.Option(..., envvar="CUSTOMHOUSE_TOKEN", help="API token (or set CUSTOMHOUSE_TOKEN)")
-UrlOption = typer.Option(
-    None, envvar="CUSTOMHOUSE_URL", help="server URL, default http://HOST:PORT from settings"
-)
-
-
-def _client(url: str | None, token: str) -> httpx.Client:
-    settings = get_settings()
-    base = url or f"http://{settings.host}:{settings.port}"
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=300)
 
 
 def _fail(response: httpx.Response) -> None:
@@ -69,7 +58,7 @@ def submit(
     url: str | None = UrlOption,
 ) -> None:
     """Lodge the interchange in FILE: its declarations (CUSDEC) or cargo reports (CUSCAR)."""
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         response = client.post(
             "/api/v1/edifact", content=file.read_bytes(), headers={"Content-Type": MEDIA_TYPE}
         )
@@ -113,7 +102,7 @@ def _print_manifest(manifest: dict[str, object]) -> None:
 @app.command()
 def messages(token: str = TokenOption, url: str | None = UrlOption, after: str | None = None) -> None:
     """List your CUSRES responses, oldest first (--after ID to page on)."""
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         response = client.get("/api/v1/edifact/messages", params={"after": after} if after else {})
     if response.status_code != 200:
         _fail(response)
@@ -133,7 +122,7 @@ def messages(token: str = TokenOption, url: str | None = UrlOption, after: str |
 @app.command()
 def message(message_id: str, token: str = TokenOption, url: str | None = UrlOption) -> None:
     """Print one CUSRES interchange as received (pipe it to a file)."""
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         response = client.get(f"/api/v1/edifact/messages/{message_id}")
     if response.status_code != 200:
         _fail(response)
@@ -143,7 +132,7 @@ def message(message_id: str, token: str = TokenOption, url: str | None = UrlOpti
 @app.command()
 def manifest(report_id: str, token: str = TokenOption, url: str | None = UrlOption) -> None:
     """Show a cargo report: which declarations each line matches, and which lines have none yet."""
-    with _client(url, token) as client:
+    with api_client(url, token) as client:
         response = client.get(f"/api/v1/edifact/manifests/{report_id}")
     if response.status_code != 200:
         _fail(response)
