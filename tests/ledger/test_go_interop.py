@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
 
 from customhouse.app import create_app
 from customhouse.config import Settings
@@ -346,6 +347,12 @@ def test_go_refuses_the_checkpoint_under_another_key_and_a_missing_cosignature(
     assert code == 1 and "1 witnesses cosigned, the quorum is 2" in result["error"]
 
 
+SETTLED = (
+    "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM ledger_pending),"
+    " (SELECT count(*) FROM ledger_leaves)"
+)
+
+
 def test_go_sumdb_verifies_a_running_server_with_its_own_key_file(go_verify, tmp_path):
     """The production wiring: a server on a socket, its log key made at first start in var_dir, the
     dispatcher and sequencer threads logging two lodged declarations, a witness that the server knows
@@ -375,6 +382,10 @@ def test_go_sumdb_verifies_a_running_server_with_its_own_key_file(go_verify, tmp
         with httpx.Client(base_url=base, timeout=10) as http:
 
             def lodge_and_wait(bigger_than: int) -> bytes:
+                """Lodge a declaration and wait until the log has settled: every event delivered,
+                every leaf sequenced and the checkpoint covering them all. A lodging makes several
+                events, sequenced in more than one batch, so a checkpoint merely bigger than before
+                may be followed by another that the witness has not cosigned."""
                 lodged = http.post(
                     "/api/v1/declarations",
                     json=factories.declaration(lrn=f"LRN-GO-{bigger_than}"),
@@ -383,10 +394,14 @@ def test_go_sumdb_verifies_a_running_server_with_its_own_key_file(go_verify, tmp
                 assert lodged.status_code == 201, lodged.text
                 for _ in range(400):
                     answer = http.get("/log/checkpoint")
-                    if answer.status_code == 200 and int(answer.text.split("\n")[1]) > bigger_than:
-                        return answer.content
+                    if answer.status_code == 200:
+                        size = int(answer.text.split("\n")[1])
+                        with engine.connect() as connection:
+                            waiting, pending, leaves = connection.execute(text(SETTLED)).one()
+                        if size > bigger_than and waiting == pending == 0 and size == leaves:
+                            return answer.content
                     time.sleep(0.05)
-                pytest.fail(f"no checkpoint beyond {bigger_than} leaves")
+                pytest.fail(f"no settled checkpoint beyond {bigger_than} leaves")
 
             key = note.parse_verifier_key(http.get("/log/key").text.strip())
             assert (settings.var_dir / service.KEY_FILE).exists()  # made at first start
