@@ -20,7 +20,10 @@ def test_every_field_of_the_document_has_a_mapping_and_no_entry_is_stale():
 def test_each_entry_says_how_sure_it_is():
     for path, entry in wcodm.mapping().items():
         assert entry["status"] in wcodm.STATUSES, path
-        assert entry.get("wco"), path
+        if entry["status"] == "unknown":
+            assert entry["wco"] is None, f"{path}: an unconfirmed class must be left empty, not guessed"
+        else:
+            assert entry.get("wco"), path
         if entry["status"] in ("unknown", "none"):
             assert entry["id"] is None, f"{path}: an unknown id must be left empty, not guessed"
             assert entry.get("note"), f"{path}: says why there is no id"
@@ -65,3 +68,13 @@ def test_the_invoice_currency_is_the_currency_attribute_of_the_invoice_amount():
     assert (table["invoice_currency"]["id"], table["invoice_currency"]["status"]) == ("109", "verified")
     assert table["documents[].credential"]["status"] == "none"
     assert [path for path, entry in table.items() if entry["status"] == "recalled"] == []
+
+
+def test_an_unconfirmed_element_is_published_empty_and_marked_unknown():
+    """A partner reading the schema sees no WCO DM id or class where no source confirms one."""
+    schema = wcodm.json_schema()
+    destination = schema["properties"]["office_of_destination"]
+    strength = schema["properties"]["goods_items"]["items"]["properties"]["alcohol_strength"]
+    for prop in (destination, strength):
+        assert (prop["x-wcodm"], prop["x-wcodm-status"]) == (None, "unknown")
+        assert "x-wcodm-class" not in prop

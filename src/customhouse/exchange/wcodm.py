@@ -110,8 +110,9 @@ def _schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["description"] = (
         "A goods declaration as lodged (JSON or CUSDEC). Each property's x-wcodm is its WCO Data Model "
-        "data element id; x-wcodm-status says how sure that id is (verified, recalled, unknown) or that "
-        "the WCO DM has no element for the field (none)."
+        "data element id; x-wcodm-status says how sure that id is (verified, recalled), that no source "
+        "confirms one and it is left empty rather than guessed (unknown), or that the WCO DM has no element "
+        "for the field (none)."
     )
     return schema
 

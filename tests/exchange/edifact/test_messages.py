@@ -71,6 +71,37 @@ def test_document_to_cusdec_and_back_is_the_same_document(document):
     assert read_back(text) == [original]
 
 
+def test_the_qualifiers_written_are_those_of_the_d96b_code_lists():
+    """1001 950 transit declaration, 6313 ABQ percentage of alcohol by volume, 1131 116 Customs
+    preference: codes a partner's translator finds in UNTDID D.96B."""
+    transit = segments(cusdec_interchange(declaration(kind="transit", office_of_destination="KR000010")))
+    assert any(part.startswith("BGM+950+") for part in transit)
+    assert "LOC+45+KR000010" in transit
+    rich = segments(cusdec_interchange(rich_document()))
+    assert "MEA+AAE+ABQ+P1:12.50" in rich
+    first_item = next(part for part in rich if part.startswith("CST+"))
+    assert first_item.endswith("+300:116:ZZZ")
+
+
+@pytest.mark.parametrize(
+    ("written", "replaced", "tag"),
+    [
+        ("BGM+950+", "BGM+856+", "BGM"),
+        ("MEA+AAE+ABQ+", "MEA+AAE+ALC+", "MEA"),
+        (":116:ZZZ", ":PRF:ZZZ", "CST"),
+    ],
+    ids=["inspection-certificate-is-not-a-transit-declaration", "alc-is-no-6313-code", "own-code-list"],
+)
+def test_a_code_outside_the_lists_is_refused_at_its_segment(written, replaced, tag):
+    document = rich_document()
+    document["kind"] = "transit"
+    document["office_of_destination"] = "KR000010"
+    text = cusdec_interchange(document)
+    assert written in text
+    errors = errors_of(text.replace(written, replaced))
+    assert errors and {error.tag for error in errors} == {tag}
+
+
 def test_several_messages_in_one_interchange_keep_their_order():
     documents = [declaration(lrn=f"L-{n}") for n in range(3)]
     assert [d.lrn for d in read_back(cusdec_interchange(*documents))] == ["L-0", "L-1", "L-2"]

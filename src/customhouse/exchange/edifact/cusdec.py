@@ -7,9 +7,9 @@ that a field the declaration rules refuse is reported at its segment.
 
 Segments and qualifiers, in message order (header, `UNS+D`, one group per goods item, `UNS+S`):
 
-- `BGM+929/830/856+LRN+9`
-    kind by UNCL 1001 document code (929 goods declaration for importation, 830 goods declaration for
-    exportation, 856 transit declaration as in our document-type list); LRN (1004); 9 original
+- `BGM+929/830/950+LRN+9`
+    kind by UNCL 1001 document name code (929 goods declaration for importation, 830 goods declaration
+    for exportation, 950 goods declaration for Customs transit); LRN (1004); 9 original
 - `GIS+PRE::ZZZ`
     pre_arrival (present: true); a processing indicator agreed with the trader (3055 ZZZ)
 - `NAD+q+id::ZZZ++name+++++country`
@@ -17,10 +17,10 @@ Segments and qualifiers, in message order (header, `UNS+D`, one group per goods 
     exporter, `SE` seller, `BY` buyer; id in C082 (an EORI-like id, ZZZ), name in C080 (up to two
     35-character components), country in 3207
 - `LOC+q+code`
-    3227: `22` customs office of clearance = office_of_lodgement, `41` office_of_entry (*), `42` customs
-    office of exit, `45` customs office of destination (transit), `35` exportation country =
-    country_of_dispatch (*), `28` country of destination of goods, `1` place of terms of delivery =
-    incoterm_place (in C517 3224, the name)
+    3227: `22` customs office of clearance = office_of_lodgement, `41` customs office of entry, `42`
+    customs office of exit, `45` customs office of destination (transit), `35` country of
+    exportation/despatch = country_of_dispatch, `28` country of destination of goods, `1` place of
+    terms of delivery = incoterm_place (in C517 3224, the name)
 - `TOD+++incoterm`
     incoterm (C100 4053)
 - `TDT+11++mode+++++means`
@@ -31,41 +31,40 @@ Segments and qualifiers, in message order (header, `UNS+D`, one group per goods 
 - `CUX+2:currency:4`
     invoice_currency (6347 2 reference currency, 6343 4 invoicing currency)
 - `MOA+39:amount` / `MOA+64:` / `MOA+67:`
-    invoice_total (5025 39 invoice total amount), freight (64 freight charge), insurance (67, *)
+    invoice_total (5025 39 invoice total amount), freight (64 freight charge), insurance (67 insurance)
 - `DOC+type+reference:::issuer` then `DTM+182:CCYYMMDD:102`
     documents: type 1001, reference 1004, issuer in 1366 (document source); issued_on (2005 182 issue
     date)
 - `FTX+ZZZ+++text` after a DOC
     the document as a verifiable credential (compact JWS), in 70-character components over as many
     FTX as it needs (4451 ZZZ: mutually defined)
-- `CST+seq+hs[national]:108:ZZZ+procedure:117:ZZZ+preference:PRF:ZZZ`
+- `CST+seq+hs[national]:108:ZZZ+procedure:117:ZZZ+preference:116:ZZZ`
     a goods item begins: sequence (1496), HS subheading (first 6 digits) and national digits, procedure,
-    preference (code lists 108 and 117 as customs MIGs use them, PRF ours)
+    preference (1131 code lists 108 tariff schedule, 117 Customs procedure, 116 Customs preference;
+    the codes themselves are the administration's, 3055 ZZZ)
 - `FTX+AAA+++text`
     description (4451 AAA goods description; 70-character components, more FTX+AAA if longer)
 - `LOC+27+country`
     origin (3227 27 country of origin)
 - `QTY+47:quantity:unit`
     quantity and unit (6063 47 invoiced quantity, UN/ECE Rec. 20)
-- `MEA+AAE+G+KGM:mass` / `MEA+AAE+N+KGM:` / `MEA+AAE+ALC+P1:`
-    gross_mass, net_mass (6313 G gross weight, N net weight), alcohol_strength (% vol; ALC is ours, *)
+- `MEA+AAE+G+KGM:mass` / `MEA+AAE+N+KGM:` / `MEA+AAE+ABQ+P1:`
+    gross_mass, net_mass, alcohol_strength (6311 AAE measurement; 6313 G gross weight, N actual net
+    weight, ABQ percentage of alcohol (by volume), in P1 percent)
 - `MOA+38:amount`
     price (5025 38 invoice item amount)
 - `PAC+count++kind`
     package_count (7224) and package_kind (7065, UN/ECE Rec. 21)
 
-(*) a qualifier we could not confirm in a code list: it is this gateway's reading, to be checked
-against the administration's message implementation guide. Checked, with their sources:
-- 3035 `DT` "Declarant" ("party who makes a declaration to an official body or ... in whose name ...
-  a declaration is made"), `AE` "Declarant's agent/representative", `EX` "Exporter": UNTDID 3035
-  (tred3035, D.00A, as copied in a public code list; AE also in D.93A and D.99B). Customs MIGs use
-  NAD+DT for the declarant (Singapore TradeNet CUSDEC, Australian ICS CUSDEC, Spain's AEAT CUSRES).
-- 8051 `11` "At border: transport by which goods are moved to the Customs frontier": UNTDID D.96A and
-  D.97B 8051.
-- 3227 `1` and `22` (D.97A 3227: 22 "(3080) place where Customs clearance procedure occur"), `42`
-  and `45` (GS1 EANCOM IFTMIN: customs office of exit, of destination (transit)).
-Still unconfirmed, searched for without finding the D.96B code list text: 3227 `41` and `35`, 5025
-`67`, and `ALC` (this gateway's own code for 6313).
+Sources. Every UN code above (all but those agreed under 3055 ZZZ) is in the UNTDID D.96B code
+lists (UNCL) as extracted from the D.96B batch directory by XML::Edifact (github.com/gitpan/XML-Edifact,
+examples/codes.txt; its README: "This database covers the 96b version of the UN/EDIFACT batch
+directory"); the D.01B code list text gives their definitions (github.com/funky-thunks/edi-parser,
+specification/src/Text/Edifact/D01B/Simples/S<element>.hs). 1001 856, which
+reference/data/document_types.csv calls a transit declaration, is "Inspection certificate" in both.
+5025 also has 70 "Insurance charges (Customs)"; insurance goes as the general 67 "Insurance" (D.01B:
+"Insurance amount"), which an administration's MIG may narrow. Customs MIGs use NAD+DT for the
+declarant too (Singapore TradeNet CUSDEC, Australian ICS CUSDEC, Spain's AEAT CUSRES).
 
 Monetary amounts, quantities and masses use '.' (or ',') as the decimal mark. A segment this table
 does not name, or a qualifier it does not list, is refused: nothing in a declaration is silently
@@ -87,7 +86,7 @@ from customhouse.declarations.schemas import DeclarationDocument
 from customhouse.exchange.edifact.syntax import EdifactError, Located, ParsedMessage, SegmentError, chunks
 
 IDENTIFIER = ("CUSDEC", "D", "96B", "UN")
-KIND_CODES = {"import": "929", "export": "830", "transit": "856"}
+KIND_CODES = {"import": "929", "export": "830", "transit": "950"}
 KINDS = {code: kind for kind, code in KIND_CODES.items()}
 PARTIES = {
     "DT": "declarant",
@@ -109,7 +108,7 @@ HEADER_PLACES = {
 PLACE_CODES = {name: code for code, name in HEADER_PLACES.items()}
 HEADER_AMOUNTS = {"39": "invoice_total", "64": "freight", "67": "insurance"}
 AMOUNT_CODES = {name: code for code, name in HEADER_AMOUNTS.items()}
-MASSES = {"G": "gross_mass", "N": "net_mass", "ALC": "alcohol_strength"}
+MASSES = {"G": "gross_mass", "N": "net_mass", "ABQ": "alcohol_strength"}
 NUMBER = re.compile(r"-?[0-9]+([.,][0-9]+)?")
 NAME_PART = 35
 TEXT_PART = 70
@@ -178,7 +177,9 @@ def _header(reading: Reading, located: Located, documents: list[dict[str, Any]])
     if tag == "BGM":
         kind = KINDS.get(located.value(0))
         if kind is None:
-            reading.fail(located, f"document code {located.value(0)!r} is not 929, 830 or 856", "/kind")
+            reading.fail(
+                located, f"document code {located.value(0)!r} is not one of {', '.join(KINDS)}", "/kind"
+            )
         else:
             reading.put(data, "/kind", "kind", kind, located)
         reading.put(data, "/lrn", "lrn", located.value(1), located)
@@ -291,7 +292,7 @@ def _item(reading: Reading, located: Located, item: dict[str, Any], index: int) 
     elif tag == "MEA":
         name = MASSES.get(located.value(1))
         if located.value(0) != "AAE" or name is None:
-            reading.fail(located, "expected MEA+AAE+G, MEA+AAE+N or MEA+AAE+ALC", base)
+            reading.fail(located, f"expected MEA+AAE with one of {', '.join(MASSES)}", base)
             return
         unit = "P1" if name == "alcohol_strength" else "KGM"
         if located.value(2, 0) != unit:
@@ -327,7 +328,7 @@ def _goods(reading: Reading, located: Located, index: int) -> dict[str, Any]:
     item["hs_code"] = code[:6]
     if code[6:]:
         item["national_code"] = code[6:]
-    for element, (name, qualifier) in enumerate((("procedure", "117"), ("preference", "PRF")), start=2):
+    for element, (name, qualifier) in enumerate((("procedure", "117"), ("preference", "116")), start=2):
         if located.value(element) and located.value(element, 1) != qualifier:
             reading.fail(located, f"element {element + 1} must be qualified {qualifier}", f"{base}/{name}")
         elif located.value(element):
@@ -436,7 +437,7 @@ def from_document(document: DeclarationDocument) -> list[Segment]:
                 str(item.sequence),
                 [item.hs_code + (item.national_code or ""), "108", "ZZZ"],
                 [item.procedure, "117", "ZZZ"],
-                [item.preference, "PRF", "ZZZ"],
+                [item.preference, "116", "ZZZ"],
             )
         )
         parts = chunks(item.description, TEXT_PART)
@@ -446,7 +447,7 @@ def from_document(document: DeclarationDocument) -> list[Segment]:
         out.append(Segment("MEA", "AAE", "G", ["KGM", _amount(item.gross_mass)]))
         out.append(Segment("MEA", "AAE", "N", ["KGM", _amount(item.net_mass)]))
         if item.alcohol_strength is not None:
-            out.append(Segment("MEA", "AAE", "ALC", ["P1", _amount(item.alcohol_strength)]))
+            out.append(Segment("MEA", "AAE", "ABQ", ["P1", _amount(item.alcohol_strength)]))
         out.append(Segment("MOA", ["38", _amount(item.price)]))
         out.append(Segment("PAC", str(item.package_count), "", item.package_kind))
     out.append(Segment("UNS", "S"))

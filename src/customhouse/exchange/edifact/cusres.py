@@ -2,8 +2,9 @@
 Pure: `build` writes one message, `read` reads it back (a trader's system does the same).
 
 - `BGM+962+reference+9+AP/RE`
-    a customs response (1001 962 (*)) about the declaration; 4343 response type AP accepted, RE
-    rejected
+    a customs response about the declaration (1001 962 document response (Customs): "to permit the
+    transfer of data from Customs to the transmitter of the previous message"); 4343 response type AP
+    accepted, RE rejected
 - `DTM+137:CCYYMMDDHHMM:203`
     when the status changed (2005 137 document date, 2379 203)
 - `GIS+status:STA:ZZZ`
@@ -17,15 +18,17 @@ Pure: `build` writes one message, `read` reads it back (a trader's system does t
 - `DOC+type`
     each supporting document requested (UNCL 1001)
 - `RFF+ABT:MRN` / `RFF+ABE:LRN`
-    the declaration: 1153 ABT customs declaration number (the MRN) (*), ABE declarant's reference
-    (the LRN) (*)
+    the declaration: 1153 ABT customs declaration number ("number, assigned or accepted by Customs, to
+    identify a goods declaration": the MRN), ABE declarant's reference number (the LRN)
 
-(*) codes this gateway uses that we could not confirm in a D.96B code list (searched for, not found in
-the sources at hand); to be checked against the administration's message implementation guide. In
-practice (seen in a customs broker's public test fixtures): Spain's AEAT answers declarations with
-CUSRES D:96B carrying the declaration's number in `RFF+ABT:20ES...`, and its NCTS/TIR CUSRES (version
-1:921) begins `BGM+962+...`; Singapore's TradeNet puts its permit number in `RFF+ABT`. 1153 `AAE`
-"goods declaration number" is in the D.96B list too; this gateway keeps ABT, as those MIGs do.
+Every UN code above (the status and lane codes are agreed, 3055 ZZZ) is in the UNTDID D.96B code
+lists, as extracted from the D.96B batch directory by XML::Edifact (github.com/gitpan/XML-Edifact,
+examples/codes.txt), with the definitions quoted from the D.01B code list text
+(github.com/funky-thunks/edi-parser, specification/src/Text/Edifact/D01B/Simples/S1001.hs, S1153.hs).
+MIGs use them so: Spain's AEAT answers declarations with CUSRES D:96B carrying the declaration's
+number in `RFF+ABT:20ES...` and its NCTS/TIR CUSRES begins `BGM+962+...`; Singapore's TradeNet puts
+its permit number in `RFF+ABT`. 1153 `AAE` "goods declaration number" is in the D.96B list too; ABT is
+the one whose definition names Customs as the assigner.
 """
 
 from __future__ import annotations
