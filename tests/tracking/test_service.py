@@ -8,14 +8,14 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse import events
 from customhouse.declarations.service import Policy
 from customhouse.payments import service as payments
 from customhouse.payments.schemas import NewGuarantee, NewSecurity
 from customhouse.problems import Problem
-from customhouse.tracking import schemas, service, telemetry
+from customhouse.tracking import mqtt, schemas, service, telemetry
 from customhouse.tracking.models import DeviceState, Movement
 from customhouse.tracking.processor import Processor
 from tests import factories
@@ -66,6 +66,25 @@ def test_register_devices_with_pem_or_jwk_keys(world: Session):
     assert pem.last_seq == 0 and pem.movement_id is None
     types = [event.type for event in events.history(world, "tracking_device", "T-1")]
     assert types == ["tracking.device_registered"]
+
+
+def test_a_device_shows_its_own_mqtt_status_or_else_its_gateways(
+    world: Session, fleet: Fleet, sessions: sessionmaker[Session]
+):
+    """Birth and Last Will, as the ingestor records them (`mqtt.recording_status`), are the device's
+    connection; a device that a gateway signs for shows the gateway's until it announces itself."""
+    world.commit()  # the fleet, visible to the recorder's own sessions
+    assert service.get_device(world, device_id="SEAL-2", by=OFFICER_P).connection is None
+    record = mqtt.recording_status(sessions)
+    born, died = datetime(2026, 11, 28, 8, tzinfo=UTC), datetime(2026, 11, 28, 9, tzinfo=UTC)
+    record("GW-1", mqtt.ONLINE, born)
+    record("GW-1", mqtt.OFFLINE, died)
+    seal = service.get_device(world, device_id="SEAL-2", by=OFFICER_P)
+    assert (seal.connection, seal.connection_of, seal.connection_since) == ("offline", "GW-1", died)
+    record("SEAL-2", mqtt.ONLINE, died)
+    seal = service.get_device(world, device_id="SEAL-2", by=OFFICER_P)
+    assert (seal.connection, seal.connection_of) == ("online", "SEAL-2")
+    assert service.get_device(world, device_id="SEAL-1", by=OFFICER_P).connection is None
 
 
 @pytest.mark.parametrize(

@@ -41,11 +41,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from customhouse import events
 from customhouse.config import Settings
 from customhouse.db import utcnow, writing
+from customhouse.tracking.processor import DEVICE_AGGREGATE
 
 log = logging.getLogger(__name__)
 
 PREFIX = "customhouse/v1"
 ONLINE, OFFLINE = "online", "offline"
+STATUS_EVENT = "tracking.device_status"
 
 
 class Handler(Protocol):
@@ -317,8 +319,8 @@ def recording_status(sessions: sessionmaker[Session]) -> StatusSink:
                 session,
                 [
                     events.DomainEvent(
-                        type="tracking.device_status",
-                        aggregate_type="tracking_device",
+                        type=STATUS_EVENT,
+                        aggregate_type=DEVICE_AGGREGATE,
                         aggregate_id=ident,
                         actor="mqtt",
                         data={"state": state},

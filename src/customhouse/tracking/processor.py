@@ -68,6 +68,7 @@ from customhouse.tracking.telemetry import (
 log = logging.getLogger(__name__)
 
 AGGREGATE = "tracking_movement"
+DEVICE_AGGREGATE = "tracking_device"
 ACTOR = "tracking"
 REPLAY = "replay"
 ACTIVE = ("opened", "in_transit", "incident")

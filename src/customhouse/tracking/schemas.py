@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -56,6 +56,11 @@ class Device(BaseModel):
     last_seq: int = 0
     last_time: datetime | None = None
     gaps: int = 0
+    # the last birth or death (MQTT Last Will) seen on the status topic of the device, or of its gateway
+    # when it has none of its own; None when neither ever announced itself (e.g. it reports over HTTP)
+    connection: Literal["online", "offline"] | None = None
+    connection_of: str | None = None
+    connection_since: datetime | None = None
 
 
 class NewMovement(_In):

@@ -28,7 +28,8 @@ from customhouse.problems import FieldError, Problem
 from customhouse.tracking import alerts as rules
 from customhouse.tracking import corridor as geometry
 from customhouse.tracking import models, schemas
-from customhouse.tracking.processor import ACTIVE, AGGREGATE
+from customhouse.tracking.mqtt import STATUS_EVENT
+from customhouse.tracking.processor import ACTIVE, AGGREGATE, DEVICE_AGGREGATE
 from customhouse.tracking.telemetry import public_key, public_pem
 
 ACTORS = (Role.OFFICER, Role.SUPERVISOR)
@@ -111,7 +112,7 @@ def register_device(session: Session, *, device: schemas.NewDevice, by: Principa
         [
             events.DomainEvent(
                 type="tracking.device_registered",
-                aggregate_type="tracking_device",
+                aggregate_type=DEVICE_AGGREGATE,
                 aggregate_id=device.id,
                 actor=by.name,
                 data={"kind": device.kind.value, "gateway": device.gateway, "public_key": pem},
@@ -131,6 +132,7 @@ def get_device(session: Session, *, device_id: str, by: Principal) -> schemas.De
     if row is None:
         raise Problem(404, "not-found", f"no device {device_id}")
     device, state = row
+    connection = _connection(session, [device.id, *([device.gateway_id] if device.gateway_id else [])])
     return schemas.Device(
         id=device.id,
         kind=schemas.DeviceKind(device.kind),
@@ -142,7 +144,31 @@ def get_device(session: Session, *, device_id: str, by: Principal) -> schemas.De
         last_seq=state.last_seq,
         last_time=state.last_time,
         gaps=state.gaps,
+        **connection,
     )
+
+
+def _connection(session: Session, idents: list[str]) -> dict[str, Any]:
+    """The newest `tracking.device_status` event of the first of `idents` that has one (the device's
+    own status topic, then its gateway's): what the ingestor recorded from MQTT birth and Last Will."""
+    for ident in idents:
+        found = session.execute(
+            select(events.Event.data, events.Event.occurred_at)
+            .where(
+                events.Event.aggregate_type == DEVICE_AGGREGATE,
+                events.Event.aggregate_id == ident,
+                events.Event.type == STATUS_EVENT,
+            )
+            .order_by(events.Event.id.desc())
+            .limit(1)
+        ).first()
+        if found is not None:
+            return {
+                "connection": found.data["state"],
+                "connection_of": ident,
+                "connection_since": found.occurred_at,
+            }
+    return {}
 
 
 # ---------------------------------------------------------------- movements
