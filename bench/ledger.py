@@ -1,10 +1,10 @@
 """Ledger benchmark (issue 5, "Measured"), against the database: durable appends and inclusion proofs.
 
 ledger.append_durable: leaves appended to the stored log in a SQLite file as the server appends
-them: queued in transactions of `--batch` (1,000) leaves (`service.queue`, the pending rows, as
-event delivery writes them), and sequenced in transactions of up to `service.BATCH` (10,000) leaves
-as the server's `Sequencer` takes them (`service.sequence`: indexes, look-up keys, stored hashes,
-root, signed checkpoint); the figure counts until the last leaf is in a committed checkpoint.
+them: queued in transactions of `--batch` (1,000) leaves (`service.queue`: the leaf rows with their
+indexes and look-up keys, as event delivery writes them), and sequenced in transactions of up to
+`service.BATCH` (10,000) leaves as the server's `Sequencer` takes them (`service.sequence`: stored
+hashes, root, signed checkpoint); the figure counts until the last leaf is in a committed checkpoint.
 The leaves' subjects are random UUIDs, as declaration ids are.
 The engine is customhouse's own (`db.make_engine`: WAL, synchronous=NORMAL, which keeps every
 committed transaction through a crash of the process; an OS crash may lose the last ones). The

@@ -23,7 +23,7 @@ from customhouse.config import Settings
 from customhouse.db import make_session_factory, writing
 from customhouse.events import Dispatcher, DomainEvent, record
 from customhouse.ledger import merkle, note, service
-from customhouse.ledger.models import BUCKET_BITS, Checkpoint, Leaf, PendingLeaf
+from customhouse.ledger.models import BUCKET_BITS, Checkpoint, Leaf
 from tests.ledger.conftest import ORIGIN, commitment
 
 CONTENT = hashlib.sha256(b"version one").hexdigest()
@@ -37,7 +37,9 @@ def event(kind: str, **data: object) -> DomainEvent:
 
 
 def pending(session) -> int:
-    return session.scalar(select(func.count()).select_from(PendingLeaf))
+    """Leaves queued and not yet in a checkpoint's tree."""
+    head = service.tree_head(session)
+    return service.next_index(session) - (head.size if head else 0)
 
 
 # ---------------------------------------------------------------- which events become which leaves
@@ -142,8 +144,10 @@ def test_delivered_events_are_queued_once_and_sequenced_into_a_checkpoint_the_ke
     dispatcher.subscribe_batch(service.LOGGED, service.on_events)
     assert dispatcher.deliver_pending() == 4
     assert dispatcher.deliver_pending() == 0
-    queued = session.execute(select(PendingLeaf).order_by(PendingLeaf.id)).scalars().all()
+    queued = session.execute(select(Leaf).order_by(Leaf.idx)).scalars().all()
     assert [leaf.type for leaf in queued] == [service.VERSION, "declaration.accepted", "payment.succeeded"]
+    assert [leaf.idx for leaf in queued] == [0, 1, 2]  # numbered as queued, in order
+    assert pending(session) == 3 and service.leaf_indexes(session, leaf_hash=queued[0].leaf_hash) == []
     leaf_hashes = [bytes(leaf.leaf_hash) for leaf in queued]
 
     done = service.sequence(session, signer=signer, origin=ORIGIN)
@@ -304,14 +308,14 @@ def test_queued_rows_are_stored_as_the_orm_stores_them(session):
     leaf = service.leaves_for(event("declaration.accepted", lane="green"))[0]
     service.queue(session, [leaf])
     values = dict(zip(service.COLUMNS, leaf.values(), strict=True))
-    session.add(PendingLeaf(**{**values, "type": "orm.written"}))
+    session.add(Leaf(**{**values, "idx": 1, "bucket": 0, "type": "orm.written"}))
     session.flush()
     raw = session.execute(
-        text("SELECT type, CAST(event_id AS TEXT), CAST(time AS TEXT) FROM ledger_pending ORDER BY id")
+        text("SELECT type, CAST(event_id AS TEXT), CAST(time AS TEXT) FROM ledger_leaves ORDER BY idx")
     ).all()
     assert raw[0][1:] == raw[1][1:]  # the driver-level insert wrote what the ORM writes
-    queued = session.scalars(select(PendingLeaf).where(PendingLeaf.type == "declaration.accepted")).one()
-    assert (queued.event_id, queued.time) == (leaf.event_id, leaf.time)
+    queued = session.scalars(select(Leaf).where(Leaf.type == "declaration.accepted")).one()
+    assert (queued.idx, queued.event_id, queued.time) == (0, leaf.event_id, leaf.time)
 
 
 def test_the_sequencer_thread_signs_queued_leaves_within_about_a_second(committing_engine, signer):

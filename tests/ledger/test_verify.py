@@ -75,6 +75,22 @@ def test_an_untouched_log_verifies(logged, session, ledger):
     assert logged.checkpoints == [100, 100 + logged.documents, size] and logged.documents >= 7
 
 
+def test_queued_leaves_are_checked_but_not_counted_in_the_tree(logged, session, ledger):
+    """Leaves past the newest checkpoint wait for the sequencer: their commitments are checked, the
+    tree and its stored hashes end at the checkpoint."""
+    size = 300 + logged.documents
+    service.queue(session, [commitment(number) for number in range(300, 302)])
+    result = check(session, ledger)
+    assert result.findings == []
+    assert (result.size, result.leaves) == (size, size + 2)
+    unprotect(session, "ledger_leaves")
+    session.execute(update(Leaf).where(Leaf.idx == size + 1).values(issuer="mallory"))
+    findings = check(session, ledger).findings
+    assert [(finding.kind, finding.subject.split(" (")[0]) for finding in findings] == [
+        ("leaf", f"leaf {size + 1}")
+    ]
+
+
 @pytest.mark.parametrize("field", ["issuer", "time", "salt", "type"])
 def test_an_altered_leaf_commitment_is_named(logged, session, ledger, field):
     leaf = leaf_of(session, logged.declaration_id, "declaration.accepted")

@@ -1,9 +1,10 @@
-"""The transparency log as stored: the queue of leaves not yet in the tree, the sequenced leaves, the
-tree's stored hashes, the signed checkpoints and the witnesses' cosignatures.
+"""The transparency log as stored: the leaves (numbered when queued; those past the newest checkpoint
+wait for the sequencer), the tree's stored hashes, the signed checkpoints and the witnesses'
+cosignatures.
 
 `ledger_leaves`, `ledger_hashes` and `ledger_checkpoints` are append-only (triggers refuse UPDATE and
-DELETE, on SQLite and on PostgreSQL, as for `events`): a sequencer only ever adds rows, and
-`customhouse ledger verify` finds what was changed behind the triggers' back.
+DELETE, on SQLite and on PostgreSQL, as for `events`): the queue and the sequencer only ever add rows,
+and `customhouse ledger verify` finds what was changed behind the triggers' back.
 
 A leaf keeps the fields of its commitment (see `service.leaf_bytes`), not its bytes: the bytes are
 rebuilt from them, so a changed field changes the leaf hash and is found.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from customhouse.db import Base, UTCDateTime
@@ -24,29 +25,9 @@ Int64 = BigInteger().with_variant(Integer, "sqlite")
 BUCKET_BITS = 14
 
 
-class PendingLeaf(Base):
-    """A leaf queued by an event's delivery, in that delivery's transaction; the sequencer moves it."""
-
-    __tablename__ = "ledger_pending"
-    __table_args__ = (UniqueConstraint("event_id", "type"),)
-
-    id: Mapped[int] = mapped_column(Int64, primary_key=True, autoincrement=True)
-    event_id: Mapped[uuid.UUID | None]
-    type: Mapped[str] = mapped_column(String(64))
-    issuer: Mapped[str] = mapped_column(String(128))
-    time: Mapped[datetime] = mapped_column(UTCDateTime())
-    subject_type: Mapped[str] = mapped_column(String(32))
-    subject_id: Mapped[str] = mapped_column(String(64))
-    version: Mapped[int | None]
-    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
-    document_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    leaf_key: Mapped[int] = mapped_column(BigInteger)
-    subject_key: Mapped[int] = mapped_column(BigInteger)
-
-
 class Leaf(Base):
-    """Leaf number `idx` of the tree: its commitment's fields and its RFC 9162 leaf hash."""
+    """Leaf number `idx` of the log: its commitment's fields and its RFC 9162 leaf hash. It is in the
+    tree once a checkpoint's size is above `idx`; until then it is queued."""
 
     __tablename__ = "ledger_leaves"
     __table_args__ = (

@@ -25,21 +25,22 @@ and the decisions `declaration.accepted` (lane and reasons), `declaration.contro
 `certificate.revoked` (leaf type = event type). `on_events` queues them in the events' delivery
 transaction, so each event is queued exactly once.
 
-**Sequencing.** `sequence` takes up to `limit` queued leaves in queue order, numbers them after the
-tree's current size, writes their stored hashes (`merkle.stored_hashes_for_batch`, reading the
-earlier hashes it needs in one query), signs a C2SP checkpoint of the new tree and stores it, all in
-the caller's transaction: a crash at any moment leaves the old tree or the new one. On PostgreSQL an
-advisory transaction lock serialises sequencers; on SQLite the caller's `db.writing` (BEGIN IMMEDIATE)
-does.
+**Queueing and sequencing.** `queue` writes each leaf once, into `ledger_leaves`, with the next
+leaf index (under a lock to the end of its transaction, so committed leaves are a contiguous run in
+queue order). `sequence` takes up to `limit` leaves past the newest checkpoint, writes their stored
+hashes (`merkle.stored_hashes_for_batch`, reading the earlier hashes it needs in one query), signs a
+C2SP checkpoint of the new tree and stores it, all in the caller's transaction: a crash at any moment
+leaves the old tree or the new one. A leaf is in the tree once a checkpoint covers its index; until
+then look-ups and proofs do not see it. On PostgreSQL advisory transaction locks serialise queues and
+sequencers (one lock each); on SQLite the caller's `db.writing` (BEGIN IMMEDIATE) does.
 
-**Storage.** Queued and sequenced leaves keep the commitment's fields (the leaf bytes are rebuilt
-from them), the leaf hash, and two look-up keys (8 bytes of the leaf hash, 8 bytes of SHA-256 of the
-subject), indexed after the leaf's bucket (idx >> 14): a batch then inserts its random keys into a
-few index pages instead of all over the index (SQLite alone, 400,000 rows in 1,000-row
-transactions with two such indexes: 105,000 rows/s bucketed, 27,600 not); a look-up probes one
-index entry per bucket. Rows move from the queue to
-the tree with one INSERT ... SELECT, and the driver's cursor writes rows and reads stored hashes
-(the ORM's per-row work cost more than the rest of sequencing).
+**Storage.** Leaves keep the commitment's fields (the leaf bytes are rebuilt from them), the leaf
+hash, and two look-up keys (8 bytes of the leaf hash, 8 bytes of SHA-256 of the subject), indexed
+after the leaf's bucket (idx >> 14): a batch then inserts its random keys into a few index pages
+instead of all over the index (SQLite alone, 400,000 rows in 1,000-row transactions with two such
+indexes: 105,000 rows/s bucketed, 27,600 not); a look-up probes one index entry per bucket. The
+driver's cursor writes leaves and stored hashes and reads stored hashes (the ORM's per-row work cost
+more than the rest of sequencing).
 
 **Privacy.** Entry bundles are public: a leaf shows only the kind of record, its time and the
 administration as issuer. The actor (a trader's user name, which names its party) is inside the
@@ -76,7 +77,7 @@ from customhouse.declarations.models import DeclarationVersion
 from customhouse.events import DomainEvent, Event
 from customhouse.keys import load_or_create
 from customhouse.ledger import merkle, note, tiles
-from customhouse.ledger.models import BUCKET_BITS, Cosignature, Leaf, PendingLeaf
+from customhouse.ledger.models import BUCKET_BITS, Cosignature, Leaf
 from customhouse.ledger.models import Checkpoint as CheckpointRecord
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ BATCH = 10_000  # leaves per sequencing transaction
 KEY_FILE = Path("keys") / "ledger-note.key"
 WITNESS_KEY_FILE = Path("keys") / "witness-note.key"
 _LOCK = 0x6C65646765720001  # pg_advisory_xact_lock key of the sequencer ("ledger" + 1)
+_QUEUE_LOCK = 0x6C65646765720002  # and of the queue, which numbers leaves
 
 
 class LedgerError(ValueError):
@@ -235,7 +237,7 @@ COLUMNS = (
     "leaf_key",
     "subject_key",
 )
-"""The columns a leaf row shares with its pending row (all but the index)."""
+"""A leaf row's columns but its index and bucket: the values of `Commitment.values`."""
 
 
 def lookup_key(digest: bytes) -> int:
@@ -306,18 +308,24 @@ def _stored_version_hash(session: Session) -> VersionHash:
 
 
 def queue(session: Session, commitments: Sequence[Commitment]) -> None:
-    """Queue leaves for the next sequencing, in the caller's transaction.
+    """Queue leaves for the next sequencing, in the caller's transaction: each gets the next leaf
+    index now, in queue order, and is written once; `sequence` later integrates them into the tree.
 
+    Indexes are given under a lock held to the end of the transaction (PostgreSQL: an advisory lock;
+    SQLite: the caller's `db.writing`, BEGIN IMMEDIATE), so the committed leaves are always a contiguous
+    run and one queued after another commits after it.
     One `executemany` on the driver's cursor, the values converted by the columns' own bind
     processors: the ORM's per-row work would cost more than the rest of sequencing together.
     """
     if not commitments:
         return
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
     processors = _bind_processors(connection.dialect)
     rows = []
-    for commitment in commitments:
-        values = list(commitment.values())
+    for index, commitment in enumerate(commitments, next_index(session)):
+        values = [index, index >> BUCKET_BITS, *commitment.values()]
         for position, process in processors:
             values[position] = process(values[position])
         rows.append(values)
@@ -325,23 +333,29 @@ def queue(session: Session, commitments: Sequence[Commitment]) -> None:
     cursor = connection.connection.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO ledger_pending ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))})",
+            f"INSERT INTO ledger_leaves (idx, bucket, {', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * (len(COLUMNS) + 2))})",
             rows,
         )
     finally:
         cursor.close()
 
 
+def next_index(session: Session) -> int:
+    """The index the next queued leaf gets: the number of leaves, sequenced or queued."""
+    return int(session.scalar(select(func.coalesce(func.max(Leaf.idx) + 1, 0))) or 0)
+
+
 _processors: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
 
 
 def _bind_processors(dialect: Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
-    """(position, the column type's bind processor) of the columns whose values the driver does not
-    take as they are (the UUID and the time; str, int and bytes pass unchanged)."""
+    """(position in a row of `queue`, the column type's bind processor) of the columns whose values the
+    driver does not take as they are (the UUID and the time; str, int and bytes pass unchanged)."""
     if dialect.name not in _processors:
-        columns = table(PendingLeaf).columns
+        columns = table(Leaf).columns
         found = [
-            (COLUMNS.index(name), columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+            (2 + COLUMNS.index(name), columns[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in ("event_id", "time")
         ]
         _processors[dialect.name] = [
@@ -467,40 +481,25 @@ def sequence(
     head = tree_head(session)
     start = head.size if head else 0
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
     mark = _mark(connection.dialect)
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(f"SELECT id, leaf_hash FROM ledger_pending ORDER BY id LIMIT {mark}", (limit,))
+        cursor.execute(
+            f"SELECT idx, leaf_hash FROM ledger_leaves WHERE idx >= {mark} ORDER BY idx LIMIT {mark}",
+            (start, limit),
+        )
         rows = cursor.fetchall()
-        if not rows and head is not None:
-            return None
-        leaves = [bytes(leaf_hash) for _, leaf_hash in rows]
-        store = StoredHashes(session)
-        base = merkle.stored_hash_count(start)
-        added = merkle.stored_hashes_for_batch(start=start, leaves=leaves, read=store.read)
-        if rows:
-            # These rows and no others (a PostgreSQL writer may commit a lower id meanwhile; SQLite's
-            # transaction reads one snapshot, so the range of the rows read is theirs alone).
-            where, chosen = (
-                ("id = ANY(%s)", [[row[0] for row in rows]])
-                if postgres
-                else ("id BETWEEN ? AND ?", [rows[0][0], rows[-1][0]])
-            )
-            columns = ", ".join(COLUMNS)
-            number = f"{mark} + ROW_NUMBER() OVER (ORDER BY id) - 1"
-            cursor.execute(
-                f"INSERT INTO ledger_leaves (idx, bucket, {columns}) "
-                f"SELECT {number}, ({number}) / {1 << BUCKET_BITS}, {columns} "
-                f"FROM ledger_pending WHERE {where}",
-                [start, start, *chosen],
-            )
-            if cursor.rowcount != len(rows):
-                raise LedgerError(f"{cursor.rowcount} queued leaves moved, not the {len(rows)} hashed")
-            store.write(base, added)
-            cursor.execute(f"DELETE FROM ledger_pending WHERE {where}", chosen)
     finally:
         cursor.close()
+    if not rows and head is not None:
+        return None
+    if rows and (rows[0][0] != start or rows[-1][0] != start + len(rows) - 1):
+        raise LedgerError(f"queued leaves {rows[0][0]} to {rows[-1][0]} do not follow the tree's {start}")
+    leaves = [bytes(leaf_hash) for _, leaf_hash in rows]
+    store = StoredHashes(session)
+    base = merkle.stored_hash_count(start)
+    added = merkle.stored_hashes_for_batch(start=start, leaves=leaves, read=store.read)
+    store.write(base, added)
     size = start + len(leaves)
 
     def read(coordinates: Sequence[merkle.Coordinate]) -> list[bytes]:
@@ -657,16 +656,12 @@ def leaf_indexes(
     version: int | None = None,
 ) -> list[int]:
     """The indexes of the sequenced leaves with this leaf hash, or of this document (aggregate type
-    and id, and leaf type and version if given), oldest first."""
+    and id, and leaf type and version if given), oldest first (queued leaves are not in the tree yet)."""
     leaves = table(Leaf)
     if leaf_hash is not None:
         wanted = [leaves.c.leaf_key == lookup_key(leaf_hash), leaves.c.leaf_hash == leaf_hash]
     elif subject_id is not None:
-        wanted = [
-            leaves.c.subject_key == subject_key(subject_type, subject_id),
-            leaves.c.subject_type == subject_type,
-            leaves.c.subject_id == subject_id,
-        ]
+        wanted = _of_subject(subject_type, subject_id)
         if type is not None:
             wanted.append(leaves.c.type == type)
         if version is not None:
@@ -674,23 +669,39 @@ def leaf_indexes(
     else:
         raise LedgerError("name a leaf hash or a document")
     head = tree_head(session)
-    buckets = range((head.size + (1 << BUCKET_BITS) - 1) >> BUCKET_BITS if head else 0)
+    size = head.size if head else 0
+    return _find(session, range(0, size), wanted)
+
+
+def _find(session: Session, indexes: range, wanted: list[Any]) -> list[int]:
+    """The indexes in `indexes` of the leaves matching `wanted`: one index seek per bucket."""
+    leaves = table(Leaf)
+    buckets = range(indexes.start >> BUCKET_BITS, (indexes.stop + (1 << BUCKET_BITS) - 1) >> BUCKET_BITS)
     found: list[int] = []
-    for first in range(0, len(buckets), 10_000):  # one index seek per bucket
+    for first in range(0, len(buckets), 10_000):
         part = list(buckets[first : first + 10_000])
-        found += session.scalars(select(leaves.c.idx).where(leaves.c.bucket.in_(part), *wanted))
+        found += session.scalars(
+            select(leaves.c.idx).where(
+                leaves.c.bucket.in_(part), *wanted, leaves.c.idx >= indexes.start, leaves.c.idx < indexes.stop
+            )
+        )
     return sorted(found)
 
 
 def queued(session: Session, *, subject_id: str, subject_type: str = "declaration") -> int:
-    """How many leaves of this document wait for the next checkpoint (the queue is short: no index)."""
-    pending = table(PendingLeaf)
-    count = session.scalar(
-        select(func.count())
-        .select_from(pending)
-        .where(pending.c.subject_type == subject_type, pending.c.subject_id == subject_id)
-    )
-    return int(count or 0)
+    """How many leaves of this document wait for the next checkpoint."""
+    head = tree_head(session)
+    waiting = range(head.size if head else 0, next_index(session))
+    return len(_find(session, waiting, _of_subject(subject_type, subject_id)))
+
+
+def _of_subject(subject_type: str, subject_id: str) -> list[Any]:
+    leaves = table(Leaf)
+    return [
+        leaves.c.subject_key == subject_key(subject_type, subject_id),
+        leaves.c.subject_type == subject_type,
+        leaves.c.subject_id == subject_id,
+    ]
 
 
 def commitments(session: Session, start: int, stop: int) -> list[Commitment]:
@@ -919,7 +930,7 @@ def verify(
     size = records[-1].size if records else 0
     leaves = table(Leaf)
     count = int(session.scalar(select(func.count()).select_from(leaves)) or 0)
-    if count != size:
+    if count < size:
         found.append(
             Finding("tree", "ledger_leaves", f"{count} leaves, but the newest checkpoint has {size}")
         )
@@ -969,7 +980,7 @@ def verify(
                         "its look-up keys are not those of its hash and subject: searches miss it",
                     )
                 )
-            if broken:
+            if broken or row.idx >= size:  # a queued leaf: not in the tree yet
                 continue
             _check_hashes(row.idx, leaf_hash, stack, stored, differs, found)
             if row.idx + 1 in signed:
@@ -986,10 +997,13 @@ def verify(
     if not broken:
         if signed.get(0, merkle.EMPTY_ROOT) != merkle.EMPTY_ROOT:
             found.append(Finding("checkpoint", "checkpoint 0", "its root is not the root of the empty tree"))
-        extra = store.range(merkle.stored_hash_count(expected), 2**62)
+        tree = min(expected, size)
+        extra = store.range(merkle.stored_hash_count(tree), 2**62)
         if extra:
             found.append(
-                Finding("tree", "ledger_hashes", f"{len(extra)} stored hashes beyond the {expected} leaves")
+                Finding(
+                    "tree", "ledger_hashes", f"{len(extra)} stored hashes beyond the tree's {tree} leaves"
+                )
             )
     result.cosignatures = _check_cosignatures(session, records, witnesses, found)
     return result
