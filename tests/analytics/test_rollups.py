@@ -54,6 +54,7 @@ DECLARATION = st.tuples(
     st.sampled_from(["KR000040", "KR000010"]),
     st.integers(0, 2),  # day of lodgement
     st.decimals(0, 10**6, places=2),  # revenue
+    st.sets(st.integers(1, 3)),  # targeting profiles matched
 )
 # what happens to declaration n: released after s seconds (again: a re-release), or a control result
 EVENT = st.one_of(
@@ -75,16 +76,16 @@ EVENT = st.one_of(
 )
 def test_rollups_equal_their_recomputation_after_any_events(
     session: Session,
-    declared: list[tuple[str, str, int, Decimal]],
+    declared: list[tuple[str, str, int, Decimal, set[int]]],
     happening: list[tuple[str, int, object, str]],
     batches: list[int],
 ) -> None:
     ids = []
-    for lane, office, day, revenue in declared:
+    for lane, office, day, revenue, profiles in declared:
         at = START + timedelta(days=day)
         fact = DeclarationFact(
             declaration_id=uuid.uuid4(), kind="import", office=office, transport_mode="1", lane=lane,
-            lodged_at=at, accepted_at=at, revenue=revenue,
+            lodged_at=at, accepted_at=at, revenue=revenue, profiles=sorted(profiles),
         )  # fmt: skip
         session.add(fact)
         ids.append(fact.declaration_id)
@@ -106,7 +107,10 @@ def test_rollups_equal_their_recomputation_after_any_events(
         size = batches[len(stream) % len(batches)]
         service.on_events(session, stream[:size])
         stream = stream[size:]
-    assert service.stored(session) == service.recompute(session)
+    kept = service.stored(session)
+    assert kept == service.recompute(session)
+    matched = sum(len(fact.profiles) for fact in session.scalars(select(DeclarationFact)))
+    assert sum(counts["hits"] for counts in kept.profiles.values()) == matched  # (of earlier examples too)
 
 
 def test_a_repeated_release_counts_once_and_a_late_release_updates_its_lodgement_day(

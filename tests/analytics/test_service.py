@@ -16,14 +16,24 @@ from typer.testing import CliRunner
 
 from customhouse.analytics import charts, service
 from customhouse.analytics.models import DeclarationFact
+from customhouse.auth.service import Principal, Role
 from customhouse.cli import app
+from customhouse.declarations.schemas import Lane
+from customhouse.risk import service as risk
+from customhouse.risk.schemas import Conditions, ProfileIn
 from tests.helpers import cli_database
 
 START = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
 
 def fact(
-    seconds: float | None, *, lane: str = "green", office: str = "KR000040", mode: str = "1", **more: object
+    seconds: float | None,
+    *,
+    lane: str = "green",
+    office: str = "KR000040",
+    mode: str = "1",
+    lodged_at: datetime = START,
+    **more: object,
 ) -> DeclarationFact:
     return DeclarationFact(
         declaration_id=uuid.uuid4(),
@@ -31,9 +41,9 @@ def fact(
         office=office,
         transport_mode=mode,
         lane=lane,
-        lodged_at=START,
-        accepted_at=START,
-        released_at=None if seconds is None else START + timedelta(seconds=seconds),
+        lodged_at=lodged_at,
+        accepted_at=lodged_at,
+        released_at=None if seconds is None else lodged_at + timedelta(seconds=seconds),
         release_seconds=seconds,
         **more,
     )
@@ -106,6 +116,47 @@ def test_lane_shares_hit_rates_and_workload_from_the_rollups(session: Session) -
     next_day = {"first": START.date() + timedelta(days=1), "last": START.date() + timedelta(days=1)}
     assert service.release_summary(session, **next_day)[None] == []
     assert service.workload(session, **next_day) == []
+
+
+def test_hit_rates_per_targeting_profile_follow_the_period(session: Session) -> None:
+    supervisor = Principal("supervisor", frozenset({Role.SUPERVISOR}))
+    made = [
+        risk.create_profile(
+            session,
+            profile=ProfileIn(
+                code=code, lane=Lane.RED, priority=50, reason="test", conditions=Conditions(origins=["CN"])
+            ),
+            by=supervisor,
+        )
+        for code in ("CN-A", "CN-B")
+    ]
+    a, b = (profile.id for profile in made)
+    next_day = START + timedelta(days=1)
+    session.add_all(
+        [
+            fact(600, lane="red", profiles=[a, b], control_outcome="irregularity", controlled_by="kim"),
+            fact(600, lane="red", profiles=[a], control_outcome="conforming", controlled_by="kim"),
+            fact(60, profiles=[a]),  # matched, not controlled
+            fact(
+                600,
+                lane="red",
+                profiles=[b],
+                control_outcome="conforming",
+                controlled_by="kim",
+                lodged_at=next_day,
+            ),
+        ]
+    )
+    session.flush()
+    service.rebuild_rollups(session)
+
+    def results(first: datetime, last: datetime) -> dict[str, tuple[int, int, int, float | None]]:
+        found = service.profile_results(session, first=first.date(), last=last.date())
+        return {r.profile.code: (r.hits, r.controls, r.irregular, r.rate) for r in found}
+
+    assert results(START, START) == {"CN-A": (3, 2, 1, 0.5), "CN-B": (1, 1, 1, 1.0)}
+    assert results(next_day, next_day) == {"CN-A": (0, 0, 0, None), "CN-B": (1, 1, 0, 0.0)}
+    assert results(START, next_day)["CN-B"] == (2, 2, 1, 0.5)
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=50), st.floats(0, 1))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +16,7 @@ from customhouse.analytics import service
 from customhouse.db import utcnow
 from customhouse.declarations.schemas import DeclarationDocument, Lane
 from customhouse.declarations.selectivity import LaneDecision
+from customhouse.risk.selector import RiskSelector
 from customhouse.web import api as web_api
 from tests import factories
 from tests.analytics.test_read_model import history
@@ -171,3 +175,77 @@ def test_dashboards_show_revenue_against_forecast_and_the_percentiles_bound(
         assert collected == "70,000"  # 70 items a week at 1,000
         assert abs(int(forecast.replace(",", "")) - 70_000) < 3_000  # a steady history forecasts itself
     assert [collected for _, collected, _ in weeks[4:]] == ["to come"] * 4
+
+
+def test_forecasts_are_fitted_once_a_day_and_say_when(
+    client: TestClient, tokens: dict[str, str], session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = utcnow().date()
+    history(session, today=today)
+    fits: list[int] = []
+    fit = service.forecast.holt_winters
+
+    def counting(*args: Any, **kwargs: Any) -> list[float]:
+        fits.append(1)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(service.forecast, "holt_winters", counting)
+    sign_in(client, tokens["supervisor"])
+    first = client.get("/web/forecasts")
+    assert first.status_code == 200 and fits
+    fitted = len(fits)
+    second = client.get(f"/web/forecasts?weeks={service.MAX_WEEKS}")
+    assert len(fits) == fitted  # read from the store
+    assert second.text.count("Week of") == 2 * service.MAX_WEEKS
+    shown = re.search(r'Computed <time datetime="([^"]+)">', first.text)
+    stored = service.stored_outlook(session)
+    assert shown and stored and datetime.fromisoformat(shown.group(1)) == stored.computed_at
+    assert f"lodged up to {today - timedelta(days=1)}" in first.text
+    tomorrow = utcnow() + timedelta(days=1)
+    monkeypatch.setattr(web_api, "utcnow", lambda: tomorrow)
+    stale = client.get("/web/forecasts")  # a new day of data: the day before's shows meanwhile
+    assert f"lodged up to {today - timedelta(days=1)}" in stale.text
+    for thread in threading.enumerate():
+        if thread.name == "forecasts":
+            thread.join(30)
+    assert len(fits) > fitted  # fitted again, in the background
+    assert f"lodged up to {today}" in client.get("/web/forecasts").text
+
+
+def test_dashboards_count_the_hits_and_controls_of_a_targeting_profile(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    app: Any = client.app
+    app.state.policy = dataclasses.replace(
+        app.state.policy, selector=RiskSelector(app.state.sessions, max_age=3600.0, uniform=lambda: 1.0)
+    )
+    profile = {
+        "code": "CN-TEXTILES",
+        "lane": "red",
+        "priority": 50,
+        "reason": "textiles from China: undervaluation campaign",
+        "conditions": {"hs_prefixes": ["6109"], "origins": ["CN"]},
+    }
+    made = client.post("/api/v1/risk/profiles", json=profile, headers=bearer(tokens["supervisor"]))
+    assert made.status_code == 201, made.text
+    red = lodge(client, tokens["trader"], lrn="P-RED")
+    assert red["lane"] == "red"
+    sign_in(client, tokens["officer"])
+    page = client.get(f"/web/declarations/{red['id']}")
+    answer = client.post(
+        f"/web/declarations/{red['id']}/control",
+        data={
+            "csrf_token": csrf(page),
+            "revision": str(red["revision"]),
+            "outcome": "irregularity",
+            "irregularity": "undervaluation",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    deliver(client)
+    sign_in(client, tokens["supervisor"])
+    dashboard = client.get("/web/dashboards?days=1").text
+    row = re.search(r"<td>CN-TEXTILES r1</td><td>red</td><td>yes</td>(.*?)</tr>", dashboard, re.S)
+    assert row, dashboard
+    assert re.findall(r"<td>([^<]*)</td>", row.group(1)) == ["1", "1", "1", "100.0 %"]

@@ -1,5 +1,6 @@
 """`customhouse report release-times --from D --to D`: the release-time study as CSV and an SVG chart;
-`customhouse report rebuild`: the read model and its rollups rebuilt from the declarations' events."""
+`customhouse report rebuild`: the read model and its rollups rebuilt from the declarations' events;
+`customhouse report forecasts`: today's forecasts computed and stored (for cron, after midnight UTC)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from customhouse.analytics import charts, service
 from customhouse.analytics.models import DayRollup, DeclarationFact
 from customhouse.config import get_settings
-from customhouse.db import make_engine, make_session_factory, writing
+from customhouse.db import make_engine, make_session_factory, utcnow, writing
 
 app = typer.Typer(help="Reports for supervisors and for publication.", no_args_is_help=True)
 
@@ -66,3 +67,24 @@ def rebuild(
         facts = session.scalar(select(func.count()).select_from(DeclarationFact)) or 0
         days = session.scalar(select(func.count()).select_from(DayRollup)) or 0
     typer.echo(f"{replayed} events replayed: {facts} declarations, {days} daily rollup rows")
+
+
+@app.command("forecasts")
+def forecasts(
+    if_missing: bool = typer.Option(False, "--if-missing", help="do nothing when today's are stored"),
+) -> None:
+    """Compute today's forecasts and staffing and store them for the forecasts page, which otherwise
+    starts computing them at the day's first view (tens of seconds): run it from cron just after
+    midnight UTC."""
+    sessions = make_session_factory(make_engine(get_settings().database_url))
+    today = utcnow().date()
+    with sessions() as session:
+        stored = service.stored_outlook(session)
+        if if_missing and stored is not None and stored.day == today:
+            typer.echo(f"forecasts for {today} already stored")
+            return
+        outlook = service.compute_outlook(session, today=today)
+    with writing(sessions) as session:
+        service.store_outlook(session, outlook)
+    groups = len(outlook.by_section) + len(outlook.by_origin)
+    typer.echo(f"forecasts for {outlook.day} stored: {groups} groups, {len(outlook.staffing)} office shifts")

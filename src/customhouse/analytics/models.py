@@ -7,11 +7,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Date, Float, Index, Integer, LargeBinary, Numeric, String
+from sqlalchemy import Date, Float, Index, Integer, LargeBinary, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from customhouse.db import Base, UTCDateTime
+from customhouse.db import Base, JsonDocument, UTCDateTime
 
 INCLUDED = [
     "lane",
@@ -46,6 +47,8 @@ class DeclarationFact(Base):
     control_outcome: Mapped[str | None] = mapped_column(String(16))  # conforming or irregularity
     controlled_by: Mapped[str | None] = mapped_column(String(128))
     revenue: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))  # its items' duties and taxes
+    # the ids of the targeting profiles it matched at acceptance (from the lane decision's reasons)
+    profiles: Mapped[list[int]] = mapped_column(JsonDocument, default=list, server_default=text("'[]'"))
 
 
 class ItemFact(Base):
@@ -94,3 +97,28 @@ class OfficerDayRollup(Base):
     officer: Mapped[str] = mapped_column(String(128), primary_key=True)
     controls: Mapped[int] = mapped_column(Integer)
     releases: Mapped[int] = mapped_column(Integer)
+
+
+class ProfileDayRollup(Base):
+    """The declarations lodged on one UTC day that one targeting profile matched: how many, and how many
+    of them were controlled and found irregular (a profile's hit rate over a period is a sum of these)."""
+
+    __tablename__ = "analytics_profile_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    controls: Mapped[int] = mapped_column(Integer)
+    irregular: Mapped[int] = mapped_column(Integer)
+
+
+class StoredForecasts(Base):
+    """What the forecasts page shows, as computed on one day (`service.Outlook` as JSON): fitting the
+    models takes seconds and their history is whole days, so they are computed once a day, not per view.
+    Only the newest day is kept."""
+
+    __tablename__ = "analytics_forecasts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the first day forecast
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    content: Mapped[dict[str, Any]] = mapped_column(JsonDocument)

@@ -10,27 +10,42 @@ on SQLite the same interpolation is done here over the released rows of the peri
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import case, delete, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse import events
 from customhouse.analytics import charts, forecast, histogram
-from customhouse.analytics.models import DayRollup, DeclarationFact, ItemFact, OfficerDayRollup
+from customhouse.analytics.models import (
+    DayRollup,
+    DeclarationFact,
+    ItemFact,
+    OfficerDayRollup,
+    ProfileDayRollup,
+    StoredForecasts,
+)
 from customhouse.assessment import service as assessment
 from customhouse.auth.service import Principal, Role
+from customhouse.db import utcnow, writing
 from customhouse.declarations import service as declarations
 from customhouse.risk import service as risk
+from customhouse.risk.lanes import trace
+from customhouse.risk.schemas import ProfileOut
+
+log = logging.getLogger(__name__)
 
 READER = Principal("analytics", frozenset({Role.AUDITOR}))
 EVENTS = (
@@ -138,6 +153,7 @@ def on_events(session: Session, happened: list[events.DomainEvent]) -> None:
                 changes.add(fact, -1)
             _header(fact, declaration)
             fact.lane = event.data["lane"]
+            fact.profiles = sorted({profile for profile, _ in trace(event.data.get("reasons", [])).matched})
             fact.lodged_at = declaration.lodged_at or event.occurred_at
             fact.accepted_at = event.occurred_at
             facts[declaration_id] = fact
@@ -172,9 +188,13 @@ def subscribe(dispatcher: events.Dispatcher) -> None:
 
 CellKey = tuple[date, str, str, str]  # day of lodgement (UTC), lane, office, transport mode
 OfficerKey = tuple[date, str]
+ProfileKey = tuple[date, int]
 CELL_COUNTS = ("lodged", "released", "within_hour", "controls", "irregular")
 CELL_KEY = (DayRollup.day, DayRollup.lane, DayRollup.office, DayRollup.transport_mode)
 OFFICER_KEY = (OfficerDayRollup.day, OfficerDayRollup.officer)
+PROFILE_KEY = (ProfileDayRollup.day, ProfileDayRollup.profile_id)
+OFFICER_COUNTS = ("controls", "releases")
+PROFILE_COUNTS = ("hits", "controls", "irregular")
 STORE_BATCH = 500
 
 
@@ -196,6 +216,7 @@ class Rollups:
 
     cells: defaultdict[CellKey, Cell] = field(default_factory=lambda: defaultdict(Cell))
     officers: defaultdict[OfficerKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    profiles: defaultdict[ProfileKey, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def add(self, fact: DeclarationFact, sign: int) -> None:
         """Add (sign 1) or take away (-1) what one declaration counts for."""
@@ -215,17 +236,20 @@ class Rollups:
             self.officers[(day, fact.controlled_by)]["controls"] += sign
         if fact.released_by is not None and fact.lane != "green":
             self.officers[(day, fact.released_by)]["releases"] += sign
+        for profile in fact.profiles:
+            counts = self.profiles[(day, profile)]
+            counts["hits"] += sign
+            if fact.control_outcome is not None:
+                counts["controls"] += sign
+                counts["irregular"] += sign if fact.control_outcome == "irregularity" else 0
 
     def store(self, session: Session) -> None:
         """Add these numbers to the rollup rows (rows that come to nothing are removed)."""
         cells = sorted(key for key, cell in self.cells.items() if not cell.empty())
-        officers = sorted(key for key, counts in self.officers.items() if any(counts.values()))
         for start in range(0, len(cells), STORE_BATCH):  # a bounded IN list per statement
             _store_cells(session, {key: self.cells[key] for key in cells[start : start + STORE_BATCH]})
-        for start in range(0, len(officers), STORE_BATCH):
-            _store_officers(
-                session, {key: self.officers[key] for key in officers[start : start + STORE_BATCH]}
-            )
+        _store_counts(session, OfficerDayRollup, OFFICER_KEY, OFFICER_COUNTS, self.officers)
+        _store_counts(session, ProfileDayRollup, PROFILE_KEY, PROFILE_COUNTS, self.profiles)
 
 
 def _insert_missing(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -270,31 +294,51 @@ def _store_cells(session: Session, cells: dict[CellKey, Cell]) -> None:
         session.execute(delete(DayRollup).where(tuple_(*CELL_KEY).in_(gone)))
 
 
-def _store_officers(session: Session, officers: dict[OfficerKey, Counter[str]]) -> None:
-    keys = sorted(officers)
+def _store_counts(
+    session: Session,
+    model: Any,
+    key: tuple[Any, ...],
+    names: tuple[str, ...],
+    counts: Mapping[Any, Counter[str]],
+) -> None:
+    """Add `counts` (per value of the `key` columns) to a rollup of plain counters, a batch at a time."""
+    changed = sorted(at for at, found in counts.items() if any(found.values()))
+    for start in range(0, len(changed), STORE_BATCH):
+        _store_count_batch(
+            session, model, key, names, {at: counts[at] for at in changed[start : start + STORE_BATCH]}
+        )
+
+
+def _store_count_batch(
+    session: Session,
+    model: Any,
+    key: tuple[Any, ...],
+    names: tuple[str, ...],
+    counts: dict[Any, Counter[str]],
+) -> None:
+    keys = sorted(counts)
+    columns = [column.key for column in key]
     _insert_missing(
-        session,
-        OfficerDayRollup,
-        [{"day": day, "officer": officer, "controls": 0, "releases": 0} for day, officer in keys],
+        session, model, [dict(zip(columns, at, strict=True)) | dict.fromkeys(names, 0) for at in keys]
     )
     rows = session.execute(
-        select(*OFFICER_KEY, OfficerDayRollup.controls, OfficerDayRollup.releases)
-        .where(tuple_(*OFFICER_KEY).in_(keys))
-        .order_by(*OFFICER_KEY)
+        select(*key, *(getattr(model, name) for name in names))
+        .where(tuple_(*key).in_(keys))
+        .order_by(*key)
         .with_for_update()
     ).all()
     changed, gone = [], []
-    for day, officer, controls, releases in rows:
-        counts = officers[(day, officer)]
-        now = {"controls": controls + counts["controls"], "releases": releases + counts["releases"]}
+    for row in rows:
+        at, before = tuple(row[: len(key)]), row[len(key) :]
+        now = {name: value + counts[at][name] for name, value in zip(names, before, strict=True)}
         if any(now.values()):
-            changed.append({"day": day, "officer": officer} | now)
+            changed.append(dict(zip(columns, at, strict=True)) | now)
         else:
-            gone.append((day, officer))
+            gone.append(at)
     if changed:
-        session.execute(update(OfficerDayRollup), changed)
+        session.execute(update(model), changed)
     if gone:
-        session.execute(delete(OfficerDayRollup).where(tuple_(*OFFICER_KEY).in_(gone)))
+        session.execute(delete(model).where(tuple_(*key).in_(gone)))
 
 
 def recompute(session: Session) -> Rollups:
@@ -317,18 +361,22 @@ def stored(session: Session) -> Rollups:
         )
     for officer in session.execute(select(OfficerDayRollup)).scalars():
         found.officers[(officer.day, officer.officer)] = Counter(
-            {"controls": officer.controls, "releases": officer.releases}
+            {name: getattr(officer, name) for name in OFFICER_COUNTS}
+        )
+    for profile in session.execute(select(ProfileDayRollup)).scalars():
+        found.profiles[(profile.day, profile.profile_id)] = Counter(
+            {name: getattr(profile, name) for name in PROFILE_COUNTS}
         )
     return found
 
 
 def rebuild_rollups(session: Session) -> int:
     """Replace the rollups by their recomputation from the facts; the rollup rows written."""
-    session.execute(delete(DayRollup))
-    session.execute(delete(OfficerDayRollup))
+    for model in (DayRollup, OfficerDayRollup, ProfileDayRollup):
+        session.execute(delete(model))
     found = recompute(session)
     found.store(session)
-    return len(found.cells) + len(found.officers)
+    return len(found.cells) + len(found.officers) + len(found.profiles)
 
 
 def rebuild(
@@ -338,7 +386,7 @@ def rebuild(
     accepted before analytics existed, or after a change of what it keeps): everything is cleared,
     then every event is replayed through `on_events` in order. Idempotent. `progress(done, total)` is
     told after each batch; returns the events replayed."""
-    for model in (DayRollup, OfficerDayRollup, ItemFact, DeclarationFact):
+    for model in (DayRollup, OfficerDayRollup, ProfileDayRollup, ItemFact, DeclarationFact, StoredForecasts):
         session.execute(delete(model))
     wanted = (events.Event.aggregate_type == declarations.AGGREGATE, events.Event.type.in_(EVENTS))
     total = session.scalar(select(func.count()).select_from(events.Event).where(*wanted)) or 0
@@ -568,6 +616,39 @@ def hit_rates(
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileResults:
+    """What a targeting profile matched among the declarations lodged in a period, and what the controls
+    of those found."""
+
+    profile: ProfileOut
+    hits: int
+    controls: int
+    irregular: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.irregular / self.controls if self.controls else None
+
+
+def profile_results(session: Session, *, first: date, last: date) -> list[ProfileResults]:
+    """Every targeting profile (as risk lists them) with its hits, controls and irregularities among the
+    declarations lodged on the days `first` to `last`, from the rollups."""
+    found = {
+        int(profile_id): (int(hits), int(controls), int(irregular))
+        for profile_id, hits, controls, irregular in session.execute(
+            select(
+                ProfileDayRollup.profile_id, *(func.sum(getattr(ProfileDayRollup, n)) for n in PROFILE_COUNTS)
+            )
+            .where(ProfileDayRollup.day.between(first, last))
+            .group_by(ProfileDayRollup.profile_id)
+        )
+    }
+    return [
+        ProfileResults(profile, *found.get(profile.id, (0, 0, 0))) for profile in risk.list_profiles(session)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     officer: str
     controls: int
@@ -658,7 +739,7 @@ def dashboard(
         "hit_rates": hit_rates(session, first=first, last=last, combinations=combinations),
         "workload": workload(session, first=first, last=last),
         "revenue": revenue,
-        "profiles": risk.list_profiles(session),
+        "profiles": profile_results(session, first=first, last=last),
         "models": risk.list_models(session),
         "modes": MODES,
         "minutes": minutes,
@@ -855,3 +936,107 @@ def allocation(
             )
             out.append(Staffing(office, shift, expected, controls, handling_hours, officers))
     return out
+
+
+# ---------------------------------------------------------------- forecasts computed once a day
+
+MAX_WEEKS = 12  # the forecasts page shows up to this many weeks ahead: all of them are fitted at once
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """Everything the forecasts page shows, computed on one day from the whole days before it."""
+
+    day: date  # the first day forecast: the history ends the day before
+    computed_at: datetime
+    by_section: list[Forecast]
+    by_origin: list[Forecast]
+    staffing: list[Staffing]
+
+    @property
+    def last_day(self) -> date:
+        """The last day of the history it was computed from."""
+        return self.day - timedelta(days=1)
+
+
+OUTLOOK = TypeAdapter(Outlook)  # to and from the stored JSON
+
+
+def compute_outlook(session: Session, *, today: date) -> Outlook:
+    """Fit every forecast of the page for `today` (seconds: two models and two backtests a group)."""
+    return Outlook(
+        today,
+        utcnow(),
+        forecasts(session, by="section", today=today, weeks=MAX_WEEKS),
+        forecasts(session, by="origin", today=today, weeks=MAX_WEEKS),
+        allocation(session, today=today),
+    )
+
+
+def store_outlook(session: Session, outlook: Outlook) -> None:
+    """Keep `outlook` as the stored one (replacing one of the same day; older days go)."""
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row = {
+        "day": outlook.day,
+        "computed_at": outlook.computed_at,
+        "content": OUTLOOK.dump_python(outlook, mode="json"),
+    }
+    session.execute(
+        upsert(StoredForecasts)
+        .values(row)
+        .on_conflict_do_update(index_elements=[StoredForecasts.day], set_=row)
+    )
+    session.execute(delete(StoredForecasts).where(StoredForecasts.day < outlook.day))
+
+
+def stored_outlook(session: Session) -> Outlook | None:
+    """The newest stored outlook, if any; one stored by a release that shaped it differently counts as
+    none (it is computed again rather than failing the page until the next day)."""
+    content = session.scalar(select(StoredForecasts.content).order_by(StoredForecasts.day.desc()).limit(1))
+    try:
+        return None if content is None else OUTLOOK.validate_python(content)
+    except ValidationError:
+        return None
+
+
+_computing = threading.Lock()
+
+
+def current_outlook(sessions: sessionmaker[Session], *, today: date) -> Outlook:
+    """The outlook of `today` if it is stored; else the newest stored one while today's is computed in
+    a background thread; else (nothing stored yet) computed now and stored.
+
+    Its history is whole UTC days, so it is stale only when a new day begins; there is no scheduler in
+    the app, so the first page view of the day starts the computation (tens of seconds on a year of
+    declarations) and shows yesterday's meanwhile; `customhouse report forecasts` run from cron just
+    after midnight does it ahead. The lock keeps this process to one computation at a time."""
+    with sessions() as session:
+        found = stored_outlook(session)
+    if found is not None and found.day == today:
+        return found
+    if found is not None:
+        if _computing.acquire(blocking=False):
+            threading.Thread(target=_refresh, args=(sessions, today), name="forecasts", daemon=True).start()
+        return found
+    with _computing:  # another view of this process may have computed it meanwhile
+        with sessions() as session:
+            found = stored_outlook(session)
+            if found is not None and found.day == today:
+                return found
+            found = compute_outlook(session, today=today)
+        with writing(sessions) as session:
+            store_outlook(session, found)
+        return found
+
+
+def _refresh(sessions: sessionmaker[Session], today: date) -> None:
+    """Compute and store `today`'s outlook, then let the next computation start (holds `_computing`)."""
+    try:
+        with sessions() as session:
+            fresh = compute_outlook(session, today=today)
+        with writing(sessions) as session:
+            store_outlook(session, fresh)
+    except Exception:
+        log.exception("the forecasts of %s were not computed", today)
+    finally:
+        _computing.release()

@@ -552,21 +552,15 @@ def certificate(request: Request, certificate_id: uuid.UUID) -> Response:
 
 @router.get("/forecasts", response_class=HTMLResponse)
 def forecasts_page(request: Request, weeks: int = 4) -> Response:
-    """Volume and revenue forecasts by HS section and origin with their backtests; officers per shift."""
+    """Volume and revenue forecasts by HS section and origin with their backtests; officers per shift.
+    Read from the forecasts stored once a day (see analytics.current_outlook)."""
     require(request, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
-    weeks = min(max(weeks, 1), 12)
-    today = utcnow().date()
-
-    def load(session: Session) -> dict[str, Any]:
-        return {
-            "by_section": analytics.forecasts(session, by="section", today=today, weeks=weeks),
-            "by_origin": analytics.forecasts(session, by="origin", today=today, weeks=weeks),
-            "staffing": analytics.allocation(session, today=today),
-        }
-
-    context = read(request, load)
+    weeks = min(max(weeks, 1), analytics.MAX_WEEKS)
+    outlook = analytics.current_outlook(request.app.state.sessions, today=utcnow().date())
     currency = request.app.state.settings.national_currency
-    return render(request, "forecasts.html", weeks=weeks, currency=currency, **context)
+    return render(
+        request, "forecasts.html", weeks=weeks, most=analytics.MAX_WEEKS, currency=currency, outlook=outlook
+    )
 
 
 # ---------------------------------------------------------------- public
