@@ -7,9 +7,10 @@ whose DID document (`NAME.did.json`) and signed status list (`NAME.status.jwt`) 
 is read, signature checked, at each change of the directory). An issuer without a status list here
 cannot be checked for revocation, so its credentials are not accepted.
 
-A proof of origin (861, 865) that carries a credential must be a certificate of origin, preferential
-when an item claims a preference, and must certify each claiming item: the same HS subheading and
-origin (unless a paper proof of origin is cited beside it, which officers check). Otherwise the error
+A proof of origin (a document of category `origin`: 861, 862, 865) that carries a credential must be
+a certificate of origin, preferential when an item claims a preference, and must certify each
+claiming item: the same HS subheading and origin (unless a paper proof of origin is cited beside it,
+which officers check). Otherwise the error
 names the credential (`/documents/i/credential`) or the item's preference (`/goods_items/j/preference`)
 and says why.
 """

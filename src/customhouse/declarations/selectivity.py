@@ -4,10 +4,13 @@ The default policy (`RequiredDocuments`) is deliberately plain: a declaration go
 (documentary control) when a supporting document that its kind or its items require is missing, and
 to the green lane otherwise. Required documents:
 
-- every declaration: a commercial invoice (380) or a proforma invoice (325);
-- import and transit: a transport document (705, 706, 720, 730, 740 or 750);
+- every declaration: an invoice (a document of category `invoice` in reference/data/document_types.csv:
+  380 commercial invoice or 325 proforma invoice);
+- import and transit: a transport document (category `transport`: bills of lading, consignment notes,
+  air waybills, despatch notes);
 - any item that claims a preference (a preference code other than 100, erga omnes): a proof of origin
-  (861 certificate of origin or 865 origin declaration).
+  (category `origin`: 861 certificate of origin, 862 declaration of origin, 865 GSP form).
+The messages name the codes of each category as the list has them.
 """
 
 from __future__ import annotations
@@ -48,13 +51,19 @@ def missing_documents(document: DeclarationDocument) -> list[str]:
     categories = {codes.document_types()[supporting.type][1] for supporting in document.documents}
     missing = []
     if "invoice" not in categories:
-        missing.append("invoice: a commercial or proforma invoice (380, 325) is required")
+        missing.append(f"invoice: a commercial or proforma invoice ({_codes('invoice')}) is required")
     if document.kind in (Kind.IMPORT, Kind.TRANSIT) and "transport" not in categories:
-        missing.append("transport: a transport document (705, 706, 720, 730, 740, 750) is required")
+        missing.append(f"transport: a transport document ({_codes('transport')}) is required")
     claiming = [item.sequence for item in document.goods_items if item.preference != "100"]
     if claiming and "origin" not in categories:
-        missing.append(f"origin: items {claiming} claim a preference without a proof of origin (861, 865)")
+        missing.append(
+            f"origin: items {claiming} claim a preference without a proof of origin ({_codes('origin')})"
+        )
     return missing
+
+
+def _codes(category: str) -> str:
+    return ", ".join(code for code, (_, kind) in codes.document_types().items() if kind == category)
 
 
 class RequiredDocuments:

@@ -48,10 +48,10 @@ Irregularities (import declarations only; `Truth` carries the honest values as c
 
 Supporting documents and lanes
     Invoice 380; transport document by mode (705 sea, 740 air with a valid AWB check digit, 730
-    road); proof of origin (861 certificate, or 865 origin declaration from the US, Europe, Chile,
+    road); proof of origin (861 certificate, or 862 declaration of origin from the US, Europe, Chile,
     Canada and New Zealand) when an item claims preference 300 (`PREFERENCE_CLAIM_SHARE` of
     declarations whose origin is in `PREFERENTIAL_ORIGINS`, the demo's stand-in for FTAs in force);
-    sometimes a packing list 271, SPS certificates for food, a guarantee 935 on transits.
+    sometimes a packing list 271, SPS certificates for food, a banker's guarantee 430 on transits.
     `MISSING_DOCUMENT_SHARE` of all declarations lack one required document (`Truth.missing_document`),
     so the default selectivity rule sends exactly those to the yellow lane.
     `PRE_ARRIVAL_SHARE` of sea imports are pre-lodged (accepted by an officer on arrival).
@@ -1137,7 +1137,7 @@ def _import_documents(
         if claimed_origin in ORIGIN_DECLARATION_COUNTRIES:
             documents.append(
                 {
-                    "type": "865",
+                    "type": "862",
                     "reference": f"OD-{rng.randrange(10**7):07d}",
                     "issuer": seller.party.name,
                     "issued_on": invoice_date,
@@ -1183,7 +1183,7 @@ def _leave_one_out(
     categories = {
         "invoice": ("380", "325"),
         "transport": ("705", "706", "720", "730", "740", "750"),
-        "origin": ("861", "865"),
+        "origin": ("861", "862"),
     }
     choices = {"invoice": 0.3}
     if transport_required:
@@ -1273,9 +1273,9 @@ def _transit(world: DemoWorld, rng: random.Random, at: datetime, counters: dict[
         },
         transport["document"],
         {
-            "type": "935",
+            "type": "430",
             "reference": f"GRN-{rng.randrange(10**8):08d}",
-            "issuer": f"{world.country} customs",
+            "issuer": f"{world.country} guarantor bank",
             "issued_on": _issued(at, rng, 30, 300),
         },
     ]

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# UN/EDIFACT 1001 codes of transport documents: bill of lading, sea waybill, air waybill, road and rail
-# consignment notes, house bills.
+# UN/EDIFACT 1001 codes of transport documents (names as in UNTDID D.96B): 703 house waybill, 704 master
+# bill of lading, 705 bill of lading, 706 bill of lading original, 710 sea waybill, 714 house bill of
+# lading, 720 rail and 730 road consignment note, 740 air waybill, 741 master air waybill, 750 despatch
+# note (post parcels).
 TRANSPORT_DOCUMENTS = frozenset({"703", "704", "705", "706", "710", "714", "720", "730", "740", "741", "750"})
 
 

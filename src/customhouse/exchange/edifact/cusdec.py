@@ -60,8 +60,8 @@ Sources. Every UN code above (all but those agreed under 3055 ZZZ) is in the UNT
 lists (UNCL) as extracted from the D.96B batch directory by XML::Edifact (github.com/gitpan/XML-Edifact,
 examples/codes.txt; its README: "This database covers the 96b version of the UN/EDIFACT batch
 directory"); the D.01B code list text gives their definitions (github.com/funky-thunks/edi-parser,
-specification/src/Text/Edifact/D01B/Simples/S<element>.hs). 1001 856, which
-reference/data/document_types.csv calls a transit declaration, is "Inspection certificate" in both.
+specification/src/Text/Edifact/D01B/Simples/S<element>.hs). (1001 856, once this gateway's transit
+code, is "Inspection certificate" in both.)
 5025 also has 70 "Insurance charges (Customs)"; insurance goes as the general 67 "Insurance" (D.01B:
 "Insurance amount"), which an administration's MIG may narrow. Customs MIGs use NAD+DT for the
 declarant too (Singapore TradeNet CUSDEC, Australian ICS CUSDEC, Spain's AEAT CUSRES).
