@@ -249,3 +249,43 @@ def test_dashboards_count_the_hits_and_controls_of_a_targeting_profile(
     row = re.search(r"<td>CN-TEXTILES r1</td><td>red</td><td>yes</td>(.*?)</tr>", dashboard, re.S)
     assert row, dashboard
     assert re.findall(r"<td>([^<]*)</td>", row.group(1)) == ["1", "1", "1", "100.0 %"]
+
+
+QUEUE_LRN = re.compile(r"<td>([RYG]-\d+)</td>")
+
+
+def test_the_queue_pages_run_on_with_no_overlap_or_gap(
+    client: TestClient, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = client.app.state.policy  # type: ignore[attr-defined]
+    client.app.state.policy = dataclasses.replace(policy, selector=ByLrn())  # type: ignore[attr-defined]
+    monkeypatch.setattr(web_api, "QUEUE_PAGE", 2)
+    other = {"id": factories.OTHER_TRADER, "name": "Daehan Imports", "country": "KR"}
+    for number, lane in enumerate("GRYRGY"):
+        if lane == "G":  # green waits for its payment: this trader has no deferment account
+            lodge(client, tokens["other_trader"], lrn=f"G-{number}", declarant=other, importer=other)
+        else:
+            lodge(client, tokens["trader"], lrn=f"{lane}-{number}")
+    sign_in(client, tokens["officer"])
+    shown: list[str] = []
+    for page in (1, 2, 3):
+        text = client.get(f"/web/queue?page={page}").text
+        shown += QUEUE_LRN.findall(text)
+        assert ("Next page" in text) == (page < 3)
+    assert shown == ["R-1", "R-3", "Y-2", "Y-5", "G-0", "G-4"]
+    beyond = client.get(f"/web/queue?page={10**19}")  # its offset would overflow the database's integers
+    assert beyond.status_code == 422 and beyond.json()["errors"][0]["parameter"] == "page"
+
+
+def test_an_officer_of_another_office_sees_nothing_of_this_office_and_a_trader_no_queue(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
+    lodge(client, tokens["trader"], lrn="Y-1", documents=[])
+    sign_in(client, tokens["officer"])
+    assert "Y-1" in client.get("/web/queue").text
+    sign_in(client, tokens["officer_elsewhere"])
+    for url in ("/web/queue", "/web/queue?office=KR000040"):
+        page = client.get(url)
+        assert page.status_code == 200 and "Nothing waiting." in page.text and "Y-1" not in page.text
+    sign_in(client, tokens["trader"])
+    assert client.get("/web/queue?office=KR000040").status_code == 404

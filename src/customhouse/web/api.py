@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -29,7 +29,7 @@ from customhouse.certificates import service as certificates
 from customhouse.config import Settings
 from customhouse.db import utcnow
 from customhouse.declarations import service as declarations
-from customhouse.declarations.schemas import Control, Declaration, Lane, State
+from customhouse.declarations.schemas import Control, State
 from customhouse.payments import service as payments
 from customhouse.problems import FieldError, Problem, from_validation_errors
 from customhouse.risk import service as risk
@@ -372,53 +372,37 @@ async def pay(request: Request, declaration_id: uuid.UUID) -> Response:
 
 
 QUEUE_PAGE = 50  # declarations per page of the work queue
+LAST_QUEUE_PAGE = 1_000_000  # no queue is longer: a larger number is a mistake (a huge one overflows OFFSET)
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue(request: Request, office: str = "", page: int = 1) -> Response:
+def queue(
+    request: Request, office: str = "", page: Annotated[int, Query(le=LAST_QUEUE_PAGE)] = 1
+) -> Response:
     """The work queue: declarations waiting for customs at an office (a supervisor with no office: the
-    country's), red before yellow before green, the longest waiting first, `QUEUE_PAGE` at a time.
-    The declarations service lists newest first, so each lane is read whole, but only the lanes up to
-    the page shown: a country's green declarations waiting for payment are not read for its first page."""
+    country's), red before yellow before green, the longest waiting first, `QUEUE_PAGE` at a time."""
     by = require(request, *CUSTOMS)
     offices = sorted(by.offices)
     chosen = office if office in by.offices or (by.has(Role.SUPERVISOR) and office) else ""
     chosen = chosen or (offices[0] if offices else "")
     page = max(page, 1)
-    wanted = page * QUEUE_PAGE + 1  # one more than shown tells whether there is a next page
-    now = utcnow()
-    waiting: list[Declaration] = []
-
-    def load(session: Session) -> None:
-        for lane in (Lane.RED, Lane.YELLOW, Lane.GREEN):
-            in_lane: list[Declaration] = []
-            for state in (State.UNDER_CONTROL, State.ACCEPTED):
-                filters = declarations.Filters(state=state, lane=lane, office=chosen or None)
-                cursor = None
-                while True:
-                    found = declarations.list_declarations(
-                        session, by=by, filters=filters, cursor=cursor, limit=500
-                    )
-                    in_lane.extend(found.items)
-                    cursor = found.next_cursor
-                    if cursor is None:
-                        break
-            waiting.extend(sorted(in_lane, key=lambda d: d.accepted_at or d.lodged_at or now))
-            if len(waiting) >= wanted:
-                return
-
-    read(request, load)
-    shown = waiting[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE]
+    first = (page - 1) * QUEUE_PAGE
+    found = read(
+        request,
+        lambda session: declarations.work_queue(
+            session, by=by, office=chosen or None, offset=first, limit=QUEUE_PAGE
+        ),
+    )
     return render(
         request,
         "queue.html",
-        waiting=shown,
+        waiting=found.items,
         office=chosen,
         offices=offices,
-        now=now,
+        now=utcnow(),
         page=page,
-        first=(page - 1) * QUEUE_PAGE + 1,
-        more=len(waiting) > page * QUEUE_PAGE,
+        first=first + 1,
+        more=found.more,
     )
 
 
