@@ -25,7 +25,6 @@ run: $(VENV)/.installed
 	# the seed lodges under the default lane rule, which its generator expects; the server then uses the
 	# risk engine with a model trained on the seeded year, so lanes and explanations show at once
 	$(BIN)/customhouse risk train --promote --if-none
-	$(BIN)/customhouse report forecasts --if-missing
 	$(BIN)/customhouse demo tokens
 	CUSTOMHOUSE_SELECTIVITY=$${CUSTOMHOUSE_SELECTIVITY:-risk} $(BIN)/customhouse serve
 

@@ -39,6 +39,18 @@ def test_the_outlook_comes_back_from_the_store_as_computed(session: Session) -> 
     assert service.stored_outlook(session) == later
 
 
+def test_an_outlook_of_no_history_is_not_kept(sessions: sessionmaker[Session], session: Session) -> None:
+    """A new database whose events are not delivered yet has an empty read model: what it forecasts
+    (nothing) must not stand for the whole day."""
+    empty = service.current_outlook(sessions, today=TODAY)
+    assert (empty.by_section, empty.by_origin) == ([], [])
+    assert service.stored_outlook(session) is None
+    history(session, days=21)
+    session.commit()
+    assert {f.group for f in service.current_outlook(sessions, today=TODAY).by_section} == {"XVI", "XI"}
+    assert service.stored_outlook(session) is not None
+
+
 def test_an_outlook_stored_in_another_shape_is_computed_again(
     sessions: sessionmaker[Session], session: Session
 ) -> None:
@@ -102,8 +114,6 @@ def test_report_forecasts_stores_todays_and_rebuild_clears_them(
         result = CliRunner().invoke(app, ["report", "forecasts"])
         assert result.exit_code == 0, result.output
         assert f"forecasts for {today} stored: 4 groups, 3 office shifts" in result.output
-        again = CliRunner().invoke(app, ["report", "forecasts", "--if-missing"])
-        assert again.exit_code == 0 and f"forecasts for {today} already stored" in again.output
         with sessions() as session:
             outlook = service.stored_outlook(session)
             assert outlook is not None and outlook.day == today

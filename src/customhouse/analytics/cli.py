@@ -70,21 +70,20 @@ def rebuild(
 
 
 @app.command("forecasts")
-def forecasts(
-    if_missing: bool = typer.Option(False, "--if-missing", help="do nothing when today's are stored"),
-) -> None:
+def forecasts() -> None:
     """Compute today's forecasts and staffing and store them for the forecasts page, which otherwise
     starts computing them at the day's first view (tens of seconds): run it from cron just after
     midnight UTC."""
     sessions = make_session_factory(make_engine(get_settings().database_url))
-    today = utcnow().date()
     with sessions() as session:
-        stored = service.stored_outlook(session)
-        if if_missing and stored is not None and stored.day == today:
-            typer.echo(f"forecasts for {today} already stored")
-            return
-        outlook = service.compute_outlook(session, today=today)
+        outlook = service.compute_outlook(session, today=utcnow().date())
     with writing(sessions) as session:
-        service.store_outlook(session, outlook)
+        stored = service.store_outlook(session, outlook)
+    if not stored:
+        typer.echo(
+            f"nothing to forecast for {outlook.day}: the read model has no declarations before it "
+            "(the server fills it as it delivers events; `customhouse report rebuild` at once)"
+        )
+        return
     groups = len(outlook.by_section) + len(outlook.by_origin)
     typer.echo(f"forecasts for {outlook.day} stored: {groups} groups, {len(outlook.staffing)} office shifts")

@@ -973,8 +973,12 @@ def compute_outlook(session: Session, *, today: date) -> Outlook:
     )
 
 
-def store_outlook(session: Session, outlook: Outlook) -> None:
-    """Keep `outlook` as the stored one (replacing one of the same day; older days go)."""
+def store_outlook(session: Session, outlook: Outlook) -> bool:
+    """Keep `outlook` as the stored one (replacing one of the same day; older days go). One that
+    forecasts nothing is not kept (False): the read model had no history yet (a new database whose
+    events are still being delivered), and the day's next view should look again."""
+    if not (outlook.by_section or outlook.by_origin):
+        return False
     upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     row = {
         "day": outlook.day,
@@ -987,6 +991,7 @@ def store_outlook(session: Session, outlook: Outlook) -> None:
         .on_conflict_do_update(index_elements=[StoredForecasts.day], set_=row)
     )
     session.execute(delete(StoredForecasts).where(StoredForecasts.day < outlook.day))
+    return True
 
 
 def stored_outlook(session: Session) -> Outlook | None:
