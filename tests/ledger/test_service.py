@@ -318,6 +318,44 @@ def test_queued_rows_are_stored_as_the_orm_stores_them(session):
     assert (queued.idx, queued.event_id, queued.time) == (0, leaf.event_id, leaf.time)
 
 
+def test_concurrent_queues_number_leaves_without_gaps_or_repeats(committing_engine, signer):
+    """Writers queueing at the same time (event deliveries of several processes) each get a run of
+    indexes of their own, while a sequencer integrates what has committed."""
+    sessions = make_session_factory(committing_engine)
+    writers, batches, size = 4, 10, 25
+    failures: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        try:
+            for batch in range(batches):
+                with writing(sessions) as session:
+                    first = (writer * batches + batch) * size
+                    service.queue(session, [commitment(first + n) for n in range(size)])
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(writers)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        with writing(sessions) as session:
+            service.sequence(session, signer=signer, origin=ORIGIN, limit=7)
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    while True:
+        with writing(sessions) as session:
+            if service.sequence(session, signer=signer, origin=ORIGIN) is None:
+                break
+    total = writers * batches * size
+    with sessions() as session:
+        subjects = session.execute(select(Leaf.idx, Leaf.subject_id).order_by(Leaf.idx)).all()
+        assert [idx for idx, _ in subjects] == list(range(total))
+        assert len({subject for _, subject in subjects}) == total  # every leaf once
+        assert service.tree_head(session).size == total
+        assert service.verify(session, log_key=signer.verifier, origin=ORIGIN).findings == []
+
+
 def test_the_sequencer_thread_signs_queued_leaves_within_about_a_second(committing_engine, signer):
     sessions = make_session_factory(committing_engine)
     sequencer = service.Sequencer(lambda: sessions, service.Ledger(origin=ORIGIN, signer=signer))
