@@ -30,6 +30,7 @@ stdout gets the table, then one JSON object per figure, one per line, last.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import multiprocessing
@@ -260,6 +261,7 @@ class Timed:
 
 
 def _ingest(prefix: str, handler: Timed) -> tuple[mqtt.Ingestor, threading.Thread, threading.Event]:
+    gc.freeze()  # as `customhouse tracking ingest` does before it ingests
     ingestor = mqtt.Ingestor(
         f"mqtt://{HOST}:{PORT}",
         handler,

@@ -23,8 +23,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import case, delete, func, insert, literal, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from customhouse import events
@@ -39,7 +37,7 @@ from customhouse.analytics.models import (
 )
 from customhouse.assessment import service as assessment
 from customhouse.auth.service import Principal, Role
-from customhouse.db import utcnow, writing
+from customhouse.db import insert_on_conflict, utcnow, writing
 from customhouse.declarations import service as declarations
 from customhouse.risk import service as risk
 from customhouse.risk.lanes import trace
@@ -221,15 +219,18 @@ class Rollups:
     def add(self, fact: DeclarationFact, sign: int) -> None:
         """Add (sign 1) or take away (-1) what one declaration counts for."""
         day = fact.lodged_at.astimezone(UTC).date()
+        control = Counter(
+            {"controls": sign, "irregular": sign if fact.control_outcome == "irregularity" else 0}
+            if fact.control_outcome is not None
+            else {}
+        )
         cell = self.cells[(day, fact.lane, fact.office, fact.transport_mode)]
         cell.counts["lodged"] += sign
         if fact.released_at is not None and fact.release_seconds is not None:
             cell.counts["released"] += sign
             cell.counts["within_hour"] += sign if fact.release_seconds <= HOUR else 0
             cell.buckets[histogram.bucket(fact.release_seconds)] += sign
-        if fact.control_outcome is not None:
-            cell.counts["controls"] += sign
-            cell.counts["irregular"] += sign if fact.control_outcome == "irregularity" else 0
+        cell.counts.update(control)
         if fact.revenue:
             cell.revenue += sign * fact.revenue
         if fact.controlled_by is not None:
@@ -237,11 +238,7 @@ class Rollups:
         if fact.released_by is not None and fact.lane != "green":
             self.officers[(day, fact.released_by)]["releases"] += sign
         for profile in fact.profiles:
-            counts = self.profiles[(day, profile)]
-            counts["hits"] += sign
-            if fact.control_outcome is not None:
-                counts["controls"] += sign
-                counts["irregular"] += sign if fact.control_outcome == "irregularity" else 0
+            self.profiles[(day, profile)].update(control, hits=sign)
 
     def store(self, session: Session) -> None:
         """Add these numbers to the rollup rows (rows that come to nothing are removed)."""
@@ -253,8 +250,7 @@ class Rollups:
 
 
 def _insert_missing(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).on_conflict_do_nothing(), rows)
+    session.execute(insert_on_conflict(session, model).on_conflict_do_nothing(), rows)
 
 
 def _store_cells(session: Session, cells: dict[CellKey, Cell]) -> None:
@@ -534,7 +530,7 @@ def _combinations(session: Session, first: date, last: date) -> list[Any]:
                 DayRollup.lane,
                 DayRollup.office,
                 DayRollup.transport_mode,
-                *(func.sum(getattr(DayRollup, name)) for name in CELL_COUNTS),
+                *(func.sum(getattr(DayRollup, name)).label(name) for name in CELL_COUNTS),
             )
             .where(DayRollup.day.between(first, last))
             .group_by(DayRollup.lane, DayRollup.office, DayRollup.transport_mode)
@@ -570,7 +566,8 @@ def release_summary(
         rows = []
         for group in sorted(members):
             lodged, released, fast = (
-                sum(int(combinations[n][3 + k]) for n in members[group]) for k in range(3)
+                sum(int(getattr(combinations[n], name)) for n in members[group])
+                for name in ("lodged", "released", "within_hour")
             )
             median, p90, p95 = (
                 histogram.quantiles(dense[members[group]].sum(axis=0), QUANTILES)
@@ -606,8 +603,8 @@ def hit_rates(
     controls: Counter[str] = Counter()
     irregular: Counter[str] = Counter()
     for row in combinations:
-        controls[row.office] += int(row[6])
-        irregular[row.office] += int(row[7])
+        controls[row.office] += int(row.controls)
+        irregular[row.office] += int(row.irregular)
     return [
         HitRate(office, controls[office], irregular[office])
         for office in sorted(controls)
@@ -979,14 +976,13 @@ def store_outlook(session: Session, outlook: Outlook) -> bool:
     events are still being delivered), and the day's next view should look again."""
     if not (outlook.by_section or outlook.by_origin):
         return False
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     row = {
         "day": outlook.day,
         "computed_at": outlook.computed_at,
         "content": OUTLOOK.dump_python(outlook, mode="json"),
     }
     session.execute(
-        upsert(StoredForecasts)
+        insert_on_conflict(session, StoredForecasts)
         .values(row)
         .on_conflict_do_update(index_elements=[StoredForecasts.day], set_=row)
     )

@@ -26,13 +26,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from customhouse import events
 from customhouse.auth.service import Principal, Role
-from customhouse.db import table, utcnow
+from customhouse.db import insert_on_conflict, table, utcnow
 from customhouse.declarations import service as declarations
 from customhouse.declarations.models import DeclarationRecord, DeclarationVersion
 from customhouse.declarations.schemas import DeclarationDocument, Lane
@@ -558,11 +556,8 @@ def promoted_model(session: Session, *, threads: int = 1) -> FastScorer | None:
 def passes(session: Session, *, office: str, profile_ids: list[int]) -> dict[int, int]:
     """The profiles' passes without control at an office, their rows locked until the lodgement
     commits (created at 0 when missing), so that concurrent lodgements count one after another."""
-    insert_missing = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(
-        table(Passes)
-    )
     session.execute(
-        insert_missing.on_conflict_do_nothing(),
+        insert_on_conflict(session, Passes).on_conflict_do_nothing(),
         [{"profile_id": profile_id, "office": office, "passes": 0} for profile_id in profile_ids],
     )
     rows = session.execute(

@@ -116,8 +116,7 @@ def evaluate(
     else:
         low_battery = None  # between the two: the condition stays as it was
     conditions = (
-        (SEAL_OPEN, report.seal == Seal.OPEN),  # a Seal (Report) or its value (Reading)
-        (SEAL_TAMPERED, report.seal == Seal.TAMPERED),
+        *_seal_conditions(report),
         (DEVIATION, outside_since is not None and at - outside_since > limits.dwell),
         (STOP, stopped_since is not None and at - stopped_since > limits.stop),
         (ZONE, where.zone is not None),
@@ -147,16 +146,18 @@ def evaluate(
     return after, out
 
 
+def _seal_conditions(report: Report | Reading) -> tuple[tuple[str, bool], ...]:
+    """Which seal alert each seal state raises (`report.seal` is a Seal, or its value in a Reading)."""
+    return ((SEAL_OPEN, report.seal == Seal.OPEN), (SEAL_TAMPERED, report.seal == Seal.TAMPERED))
+
+
 def late(state: State, report: Report | Reading) -> tuple[State, list[Raised]]:
     """The seal alerts of a report that came late (below the device's last seq): a seal breach is
     raised once per movement and never forgotten, whatever the order of the reports; the other rules
     follow seq order and are not run on it. The state is otherwise unchanged."""
     out = [
         Raised(kind, report.time, {**_where_and_when(report), **_seal(report), "late": True})
-        for kind, holds in (
-            (SEAL_OPEN, report.seal == Seal.OPEN),
-            (SEAL_TAMPERED, report.seal == Seal.TAMPERED),
-        )
+        for kind, holds in _seal_conditions(report)
         if holds and kind not in state.raised
     ]
     if not out:

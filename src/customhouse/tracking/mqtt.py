@@ -19,7 +19,6 @@ them; past that it drops. It keeps queued messages across its own restart only w
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -223,10 +222,6 @@ class Ingestor:
 
     def run(self, stop: threading.Event) -> None:
         """Ingest until `stop` is set, then announce `offline` and disconnect cleanly."""
-        # What is alive by now (modules, SQLAlchemy's and pydantic's structures: long-lived) is moved
-        # out of the collector's sight: each batch makes tens of thousands of short-lived objects, and
-        # the full collections they trigger would walk all of it again (10-30 % of the processor's time).
-        gc.freeze()
         self.client.connect_async(
             self.broker.host, self.broker.port, clean_start=False, properties=self._connect_properties
         )

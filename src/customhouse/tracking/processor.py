@@ -119,6 +119,12 @@ class _Movement:
         """Rules run until arrival (an incident that arrives keeps its state for the officers)."""
         return self.state in ACTIVE and not self.arrived
 
+    def incident(self, at: datetime) -> None:
+        """A seal was breached at `at`: the movement goes to incident (once)."""
+        if self.state != "incident":
+            self.state = "incident"
+            self.changes.update(state="incident", incident_at=at)
+
     @classmethod
     def of(cls, row: Any, corridor: geometry.Corridor) -> _Movement:
         """From a row of MOVEMENT_COLUMNS."""
@@ -443,9 +449,8 @@ class _Batch:
                 for alert in new:
                     raised.append((movement, device, alert))
                     tallies[index].alerts.append(alert.kind)
-                    if alert.kind in rules.SEAL_KINDS and movement.state != "incident":
-                        movement.state = "incident"
-                        movement.changes.update(state="incident", incident_at=report.time)
+                    if alert.kind in rules.SEAL_KINDS:
+                        movement.incident(report.time)
                     elif alert.kind == rules.ARRIVED:
                         movement.arrived = True
                         movement.changes["arrived_at"] = report.time
@@ -467,9 +472,7 @@ class _Batch:
             for alert in new:
                 raised.append((movement, device, alert))
                 tallies[index].alerts.append(alert.kind)
-                if movement.state != "incident":
-                    movement.state = "incident"
-                    movement.changes.update(state="incident", incident_at=report.time)
+                movement.incident(report.time)
 
         # write
         positions.insert()

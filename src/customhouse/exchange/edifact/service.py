@@ -299,13 +299,17 @@ def lodge_cargo(
     out = []
     try:
         for message_reference, read in manifests:
-            report_id, version = _version(session, read, sender=sender, message=message_reference)
+            digest = cuscar.digest(read)
+            report_id, version = _version(
+                session, read, digest=digest, sender=sender, message=message_reference
+            )
             if version is not None:
                 _store(
                     session,
                     read,
                     report_id=report_id,
                     version=version,
+                    digest=digest,
                     sender=sender,
                     by=by,
                     at=at,
@@ -320,7 +324,7 @@ def lodge_cargo(
 
 
 def _version(
-    session: Session, read: cuscar.Manifest, *, sender: str, message: str
+    session: Session, read: cuscar.Manifest, *, digest: str, sender: str, message: str
 ) -> tuple[uuid.UUID, int | None]:
     """The version this message makes (a new id and its number) or made before (its id, None); a
     problem naming BGM when the function does not fit what is stored."""
@@ -331,7 +335,6 @@ def _version(
             .order_by(CargoReport.version)
         )
     )
-    digest = cuscar.digest(read)
     for stored in versions:
         if stored.function == read.function and stored.digest == digest:
             return stored.id, None
@@ -363,6 +366,7 @@ def _store(
     *,
     report_id: uuid.UUID,
     version: int,
+    digest: str,
     sender: str,
     by: Principal,
     at: datetime,
@@ -375,7 +379,7 @@ def _store(
             sender=sender,
             version=version,
             function=read.function,
-            digest=cuscar.digest(read),
+            digest=digest,
             party_id=by.party_id,
             submitted_by=by.name,
             carrier=read.carrier,
